@@ -1,0 +1,153 @@
+"""Read the task's data splits (jsonl or csv) into Examples and check them, collecting every problem."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor.results import Example
+from advisor.yaml_errors import Problem
+
+
+@dataclass
+class Splits:
+    train: list[Example] = field(default_factory=list)
+    test: list[Example] = field(default_factory=list)
+    validation: list[Example] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    """sha256 of each data file, by split name: part of every trial's content hash."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _records(path: Path, problems: list[Problem]) -> list[tuple[int, dict]]:
+    """(line, record) pairs; malformed lines become problems and are skipped."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(name, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        return []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        return [(i + 2, row) for i, row in enumerate(reader)]  # line 1 is the header
+    out = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(name, i, "", f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        if not isinstance(record, dict):
+            problems.append(Problem(name, i, "", f"expected a JSON object, got {type(record).__name__}"))
+            continue
+        out.append((i, record))
+    return out
+
+
+def read_split(path: Path, input_field: str, target_field: str, id_field: str | None, problems: list[Problem]) -> list[Example]:
+    """Examples of one split; every bad row is reported with its line and skipped."""
+    name = str(path)
+    if not path.is_file():
+        problems.append(Problem(name, None, "", "data file not found"))
+        return []
+    examples = []
+    for line, record in _records(path, problems):
+        bad = False
+        for key in (input_field, target_field):
+            value = record.get(key)
+            if value is None:
+                problems.append(Problem(name, line, key, f"missing field '{key}' (fields: {', '.join(map(str, record))})"))
+                bad = True
+            elif not isinstance(value, (str, int, float, bool)):
+                problems.append(Problem(name, line, key, f"expected text, got {type(value).__name__}"))
+                bad = True
+            elif not str(value).strip():
+                problems.append(Problem(name, line, key, "empty value"))
+                bad = True
+        if bad:
+            continue
+        ex_id = str(record.get(id_field, "")) if id_field else ""
+        extra = {k: v for k, v in record.items() if k not in (input_field, target_field)}
+        examples.append(Example(ex_id or f"{path.stem}:{line}", str(record[input_field]), str(record[target_field]), line, extra))
+    if not examples and not any(p.file == name for p in problems):
+        problems.append(Problem(name, None, "", "split is empty"))
+    return examples
+
+
+def load_splits(spec) -> tuple[Splits, list[Problem]]:
+    """Read and check all splits named by a TaskSpec. Errors and warnings both come back as Problems."""
+    problems: list[Problem] = []
+    d = spec.data
+    splits = Splits()
+    for split in ("train", "test", "validation"):
+        rel = getattr(d, split)
+        if rel is None:
+            continue
+        path = spec.resolve(rel)
+        examples = read_split(path, d.input, d.target, d.id, problems)
+        setattr(splits, split, examples)
+        if path.is_file():
+            splits.fingerprints[split] = file_sha256(path)
+        _check_duplicate_ids(path, examples, problems)
+    if d.test_limit:
+        splits.test = splits.test[: d.test_limit]
+    splits.labels = _labels(spec, splits, problems)
+    _check_leakage(spec, splits, problems)
+    return splits, problems
+
+
+def _check_duplicate_ids(path: Path, examples: list[Example], problems: list[Problem]) -> None:
+    seen: dict[str, int] = {}
+    for ex in examples:
+        if ex.id in seen:
+            problems.append(Problem(str(path), ex.line, "id", f"duplicate id '{ex.id}' (first on line {seen[ex.id]})"))
+        seen.setdefault(ex.id, ex.line)
+
+
+def _labels(spec, splits: Splits, problems: list[Problem]) -> list[str]:
+    if spec.task.type != "classification":
+        return []
+    train_labels = Counter(ex.target for ex in splits.train)
+    labels = spec.task.labels or sorted(train_labels)
+    test_path = str(spec.resolve(spec.data.test))
+    unseen = sorted({ex.target for ex in splits.test} - set(labels))
+    if unseen and spec.task.labels:
+        problems.append(Problem(test_path, None, spec.data.target, f"labels not in task.labels: {', '.join(unseen)}"))
+    elif unseen:
+        problems.append(
+            Problem(test_path, None, spec.data.target,
+                    f"{len(unseen)} test label(s) never seen in train: {', '.join(unseen)}; they are added to the "
+                    "label set, but fine-tuning cannot learn them", "warning")
+        )
+        labels = sorted(set(labels) | set(unseen))
+    if train_labels and len(labels) > 1:
+        most, least = max(train_labels.values()), min(train_labels.get(lab, 0) for lab in labels)
+        if least == 0 or most / least >= 10:
+            problems.append(Problem(str(spec.resolve(spec.data.train)), None, spec.data.target,
+                                    f"class imbalance in train: largest class {most}, smallest {least}", "warning"))
+    return labels
+
+
+def _check_leakage(spec, splits: Splits, problems: list[Problem]) -> None:
+    train_inputs = {ex.input.strip().lower(): ex.line for ex in splits.train}
+    leaked = [ex for ex in splits.test if ex.input.strip().lower() in train_inputs]
+    if leaked:
+        lines = ", ".join(str(ex.line) for ex in leaked[:10]) + (" ..." if len(leaked) > 10 else "")
+        problems.append(
+            Problem(str(spec.resolve(spec.data.test)), None, spec.data.input,
+                    f"{len(leaked)} test input(s) also appear in train (leakage), test lines {lines}", "warning")
+        )

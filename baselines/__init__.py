@@ -1,0 +1,10 @@
+"""Strategy families (the `strategies` registry). Adding one = a module + one import line below."""
+
+from advisor.registry import Registry
+from baselines.base import Context, Strategy
+
+strategies: Registry[type[Strategy]] = Registry("strategy", entry_point_group="advisor.baselines")
+
+from baselines import prompting  # noqa: E402,F401  (each module registers itself)
+
+__all__ = ["Context", "Strategy", "strategies"]

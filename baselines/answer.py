@@ -1,0 +1,41 @@
+"""Turn chat prompts into Predictions the same way for every strategy family.
+
+classification: the label with the highest log-likelihood (constrained choice, so a small model that
+would ramble is still judged on what it prefers); qa / generation: greedy text, bounded length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from advisor.results import Example, Prediction
+from baselines.engine import LanguageModel
+
+
+def answer(
+    lm: LanguageModel,
+    examples: list[Example],
+    prompts: list[list[dict[str, str]]],
+    *,
+    task_type: str,
+    labels: list[str],
+    max_new_tokens: int = 32,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+    sources: list[list[str]] | None = None,
+) -> list[Prediction]:
+    texts = [lm.render(messages) for messages in prompts]
+    seen = sources or [None] * len(examples)
+    if task_type == "classification":
+        scored = lm.choose(texts, labels, batch_size=batch_size, progress=progress)
+        out = []
+        for ex, s, src in zip(examples, scored, seen):
+            best = max(range(len(labels)), key=s.logprobs.__getitem__)
+            out.append(Prediction(ex.id, labels[best], s.prompt_tokens, lm.count_tokens(labels[best]) + 1,
+                                  round(s.seconds * 1000, 2), dict(zip(labels, s.logprobs)), src))
+        return out
+    generated = lm.generate(texts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+    return [
+        Prediction(ex.id, g.text, g.prompt_tokens, g.output_tokens, round(g.seconds * 1000, 2), None, src)
+        for ex, g, src in zip(examples, generated, seen)
+    ]

