@@ -12,7 +12,7 @@ from rich.console import Console
 from advisor import __version__
 from advisor.yaml_errors import SpecError
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(problems) -> None:

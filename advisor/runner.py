@@ -62,7 +62,7 @@ def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress=No
     n = max(len(predictions), 1)
     record.update(
         status="ok",
-        metrics=score_all(names, outputs, refs, seed=spec.seed),
+        metrics={**score_all(names, outputs, refs, seed=spec.seed), **strategy.extra_metrics(splits.test, predictions)},
         n_test=len(refs),
         resources={
             "wall_s": round(total.seconds, 2),
@@ -176,6 +176,7 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     for w in warnings:
         console.print(str(w), markup=False, soft_wrap=True)
     console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
+    write_results(store, spec, trials, warnings, env, complete=False)  # exists (valid) from the start
     from baselines.models import resolve
 
     resolve(spec.model)  # convert the embedded model once, before any trial is timed

@@ -53,7 +53,8 @@ class Strategy(ABC):
     - `__init__` only stores; heavy work (loading, indexing, training) belongs in `prepare`.
     - `predict(examples)` returns one Prediction per example, same order, answering through
       `baselines.answer` so every family is scored by the same code.
-    - `details()` returns extra JSON for the trial record (template ranges, loss curves, ...).
+    - `details()` returns extra JSON for the trial record (template ranges, loss curves, ...);
+      `resources()` and `extra_metrics()` add family-specific figures to the record's sections.
     """
 
     Options: ClassVar[type[BaseModel]]
@@ -75,6 +76,10 @@ class Strategy(ABC):
     def predict(self, examples: list[Example]) -> list[Prediction]: ...
 
     def details(self) -> dict[str, Any]:
+        return {}
+
+    def extra_metrics(self, examples: list[Example], predictions: list[Prediction]) -> dict[str, Any]:
+        """Family-specific quality figures merged into the trial's metrics (e.g. retrieval recall@k)."""
         return {}
 
     def resources(self) -> dict[str, Any]:

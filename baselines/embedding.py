@@ -19,6 +19,7 @@ class Embedder:
         self.name = name
         self.batch_size = batch_size
         self._model = None
+        self._tokenizer = None
         self._dir = cache_dir() / "embeddings" / hashlib.sha256(name.encode()).hexdigest()[:16]
 
     def _load(self):
@@ -27,6 +28,16 @@ class Embedder:
 
             self._model = SentenceTransformer(embedder_path(self.name), device="cpu")
         return self._model
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each of the embedder's tokens in `text` (chunk sizes are counted in these)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(embedder_path(self.name))
+            self._tokenizer.model_max_length = 1 << 30  # whole documents are tokenized, never fed to the model
+        encoded = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [tuple(span) for span in encoded["offset_mapping"]]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text; cached rows are read, new ones computed and stored."""

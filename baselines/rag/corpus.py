@@ -1,0 +1,110 @@
+"""Read a knowledge corpus (a folder of .md/.txt files, one file, or a .jsonl of {id, text}) into Documents.
+
+Why warnings and not errors: one unreadable file in a folder of hundreds should not stop a run, but it
+must not vanish silently either; every skipped file is named with the reason. A corpus with no usable
+document at all is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEXT_SUFFIXES = (".md", ".txt")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+
+
+@dataclass
+class Corpus:
+    path: Path
+    documents: list[Document] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+    """sha256 over every file's name and bytes: editing the corpus changes every RAG trial's hash."""
+
+
+def _decode(path: Path, data: bytes, warnings: list[str]) -> str | None:
+    """The file's text, or None with a warning (binary, not UTF-8, empty)."""
+    if b"\x00" in data:
+        warnings.append(f"{path}: binary file (contains NUL bytes), skipped")
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        warnings.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}), skipped")
+        return None
+    if not text.strip():
+        warnings.append(f"{path}: empty file, skipped")
+        return None
+    return text
+
+
+def _jsonl_documents(path: Path, text: str, warnings: list[str]) -> list[Document]:
+    docs, seen = [], set()
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            warnings.append(f"{path}:{line_no}: invalid JSON ({exc.msg}), skipped")
+            continue
+        if not isinstance(row, dict) or row.get("id") is None or not isinstance(row.get("text"), str):
+            warnings.append(f"{path}:{line_no}: expected an object with 'id' and 'text', skipped")
+            continue
+        doc_id = str(row["id"])
+        if not row["text"].strip():
+            warnings.append(f"{path}:{line_no}: document '{doc_id}' has empty text, skipped")
+        elif doc_id in seen:
+            warnings.append(f"{path}:{line_no}: duplicate document id '{doc_id}', skipped")
+        else:
+            seen.add(doc_id)
+            docs.append(Document(doc_id, row["text"]))
+    return docs
+
+
+def _files(path: Path, warnings: list[str]) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = []
+    for p in sorted(path.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(path).parts):
+            continue
+        if p.suffix.lower() in TEXT_SUFFIXES:
+            files.append(p)
+        else:
+            warnings.append(f"{p}: not a .md or .txt file, ignored")
+    return files
+
+
+def load_corpus(path: Path) -> Corpus:
+    """All usable documents under `path`. Raises ValueError naming the path when none is usable."""
+    path = Path(path)
+    corpus = Corpus(path)
+    if not path.exists():
+        raise ValueError(f"knowledge corpus not found: {path}")
+    digest = hashlib.sha256()
+    for file in _files(path, corpus.warnings):
+        data = file.read_bytes()
+        digest.update(f"{file.relative_to(path) if file != path else file.name}\0{len(data)}\0".encode())
+        digest.update(data)
+        text = _decode(file, data, corpus.warnings)
+        if text is None:
+            continue
+        if file.suffix.lower() == ".jsonl":
+            corpus.documents += _jsonl_documents(file, text, corpus.warnings)
+        else:
+            doc_id = file.stem if file == path else file.relative_to(path).with_suffix("").as_posix()
+            corpus.documents.append(Document(doc_id, text))
+    corpus.fingerprint = digest.hexdigest()
+    if not corpus.documents:
+        why = "; ".join(corpus.warnings) or "no .md, .txt or .jsonl documents found"
+        raise ValueError(f"knowledge corpus {path} has no usable documents ({why})")
+    return corpus

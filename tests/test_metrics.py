@@ -1,0 +1,42 @@
+"""Task metrics and bootstrap intervals, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluators import metrics
+from evaluators.statistics import bootstrap_ci, score_all
+
+
+@pytest.mark.parametrize(
+    ("name", "preds", "refs", "expected"),
+    [
+        ("accuracy", ["a", "b", "a"], ["a", "a", "a"], 2 / 3),
+        ("macro_f1", ["a", "a", "b", "b"], ["a", "b", "b", "b"], (2 / 3 + 0.8) / 2),
+        ("macro_f1", ["a", "a"], ["a", "a"], 1.0),
+        ("exact_match", ["The Paris.", "london"], ["paris", "Berlin"], 0.5),
+        ("token_f1", ["the big red car"], ["red car"], 0.8),
+        ("token_f1", ["red bus"], ["red car"], 0.5),
+        ("token_f1", [""], ["x"], 0.0),
+    ],
+)
+def test_metric_values(name, preds, refs, expected):
+    assert metrics.get(name).fn(preds, refs) == pytest.approx(expected)
+
+
+def test_bootstrap_ci_brackets_the_value_and_shrinks_with_more_data():
+    fn = metrics.get("accuracy").fn
+    small = bootstrap_ci(fn, ["a", "b"] * 10, ["a"] * 20)
+    large = bootstrap_ci(fn, ["a", "b"] * 200, ["a"] * 400)
+    assert small[0] < 0.5 < small[1] and large[0] < 0.5 < large[1]
+    assert large[1] - large[0] < small[1] - small[0]
+
+
+def test_score_all_is_reproducible_for_a_seed():
+    preds, refs = ["a", "b", "c", "a"] * 5, ["a", "b", "b", "c"] * 5
+    assert score_all(["accuracy", "macro_f1"], preds, refs, seed=3) == score_all(["accuracy", "macro_f1"], preds, refs, seed=3)
+
+
+def test_unknown_metric_suggests_the_nearest():
+    with pytest.raises(KeyError, match="Did you mean 'accuracy'"):
+        metrics.get("acurracy")
