@@ -6,5 +6,7 @@ from baselines.base import Context, Strategy
 strategies: Registry[type[Strategy]] = Registry("strategy", entry_point_group="advisor.baselines")
 
 from baselines import prompting  # noqa: E402,F401  (each module registers itself)
+from baselines import finetune  # noqa: E402,F401
+from baselines import rag  # noqa: E402,F401
 
 __all__ = ["Context", "Strategy", "strategies"]

@@ -13,6 +13,9 @@ import numpy as np
 
 from baselines.models import cache_dir, embedder_path
 
+_STORE_EVERY = 512
+"""Texts encoded between writes to the cache."""
+
 
 class Embedder:
     def __init__(self, name: str, batch_size: int = 64):
@@ -45,9 +48,11 @@ class Embedder:
         todo = sorted({k: t for k, t in zip(keys, texts) if not (self._dir / f"{k}.npy").exists()}.items())
         if todo:
             self._dir.mkdir(parents=True, exist_ok=True)
-            vectors = self._load().encode([t for _, t in todo], batch_size=self.batch_size,
-                                          normalize_embeddings=True, convert_to_numpy=True)
-            for (key, _), vec in zip(todo, vectors):
+        for start in range(0, len(todo), _STORE_EVERY):  # store as we go: an interrupted run keeps its work
+            part = todo[start : start + _STORE_EVERY]
+            vectors = self._load().encode([t for _, t in part], batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False)
+            for (key, _), vec in zip(part, vectors):
                 tmp = self._dir / f"{key}.tmp.npy"
                 np.save(tmp, vec.astype(np.float32))
                 tmp.replace(self._dir / f"{key}.npy")

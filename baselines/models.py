@@ -81,6 +81,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     # A GGUF-loaded model refuses save_pretrained: rebuild from its config and copy the weights.
     model = AutoModelForCausalLM.from_config(loaded.config)
     model.load_state_dict(loaded.state_dict())
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config  # the copy holds plain floats, not GGUF blocks
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -115,8 +117,12 @@ def load_model(name: str, device: str | None = None, quantization_config=None):
     tokenizer = AutoTokenizer.from_pretrained(path)
     kwargs = {"dtype": pick_dtype(device)}
     if quantization_config is not None:
-        kwargs["quantization_config"] = quantization_config
-        kwargs["device_map"] = {"": device}
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(path)
+        if getattr(config, "quantization_config", None):  # copies converted before the GGUF marker was dropped
+            del config.quantization_config
+        kwargs.update(config=config, quantization_config=quantization_config, device_map={"": device})
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if quantization_config is None:
         model.to(device)

@@ -37,7 +37,9 @@ def _note(trial: dict) -> str:
     if details.get("template_range"):
         lo, hi = details["template_range"]
         return f"template '{details['template']}' (picked on {details['template_selected_on']}); range over templates {lo:.1%} to {hi:.1%}"
-    return trial.get("error", "") if trial.get("status") != "ok" else ""
+    if trial.get("status") != "ok":
+        return trial.get("error", "")
+    return details.get("summary", "")  # a family's one-line account of its knobs (e.g. RAG chunks, index)
 
 
 def build_context(results: dict, predictions: dict[str, list[dict]] | None = None) -> ReportContext:

@@ -1,0 +1,246 @@
+"""Fine-tuning strategies: lora, qlora, ia3 and full, one shared Strategy and one training loop.
+
+The methods differ only in how the trainable model is built: `adapt()` (which weights train) and,
+for QLoRA, a quantization config on load. QLoRA *is* LoRA with `quant_type` set in its options; its
+class body holds nothing else. Training, checkpoints, prediction and what is recorded are shared.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from advisor.results import Example, Prediction
+from baselines import strategies
+from baselines.base import Strategy
+from baselines.finetune.data import data_warnings, messages, template_text, tokenize, validation_split
+from baselines.finetune.train import TrainOptions, curve_flags, train
+from baselines.finetune.weights import dir_mb, parameter_counts, weights_mb
+
+
+class FullOptions(TrainOptions):
+    lr: float = Field(2e-5, gt=0, description="Peak learning rate (all weights move: keep it small).")
+
+
+class LoraOptions(TrainOptions):
+    r: int | list[int] = Field(16, description="LoRA rank; a list sweeps ranks, one trial each.")
+    alpha: int | None = Field(None, ge=1, description="LoRA scaling numerator (default: 2 x r).")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = Field(None, description="Module names to adapt (default: all linear layers).")
+
+    @field_validator("r")
+    @classmethod
+    def _positive(cls, r):
+        ranks = r if isinstance(r, list) else [r]
+        if not ranks or any(k < 1 for k in ranks):
+            raise ValueError("r must be a rank >= 1 or a non-empty list of them")
+        return r
+
+
+class QLoraOptions(LoraOptions):
+    quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type of the frozen base weights.")
+    double_quant: bool = Field(True, description="Also quantize the quantization constants (~0.4 bit/param saved).")
+
+
+class IA3Options(TrainOptions):
+    lr: float = Field(3e-3, gt=0, description="Peak learning rate (IA3 scales activations: it needs a large one).")
+    target_modules: list[str] | None = Field(None, description="Modules to rescale (default: peft's for the architecture).")
+    feedforward_modules: list[str] | None = Field(None, description="Which targets are feed-forward (scaled on input).")
+
+
+class FineTune(Strategy):
+    """Shared life cycle: build model -> tokenize -> train (resumable) -> answer like every other family."""
+
+    label: ClassVar[str]
+    """Prefix of trial names."""
+
+    @classmethod
+    def expand(cls, options: TrainOptions, spec) -> list[tuple[str, dict[str, Any]]]:
+        template_text(spec.task.type, options.template)  # unknown template: a plan error, before any training
+        return [(cls.label, options.model_dump(mode="json"))]
+
+    def adapt(self, model):
+        """Mark what trains; returns the model to train (possibly a peft wrapper)."""
+        raise NotImplementedError
+
+    def load(self):
+        """(model, tokenizer) on the best device; quantized to 4 bits when the settings name a quant_type."""
+        from baselines.models import load_model, pick_device, pick_dtype
+
+        device, s = pick_device(), self.settings
+        quant = None
+        if s.get("quant_type"):
+            from transformers import BitsAndBytesConfig
+
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=s["quant_type"],
+                                       bnb_4bit_use_double_quant=s["double_quant"], bnb_4bit_compute_dtype=pick_dtype(device))
+        model, tokenizer = load_model(self.ctx.spec.model, device=device, quantization_config=quant)
+        if quant is not None:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=s["gradient_checkpointing"])
+        return model, tokenizer
+
+    def prepare(self) -> None:
+        import torch
+
+        from baselines.engine import LanguageModel
+        from evaluators.meters import PeakMemory
+
+        s, spec, splits = self.settings, self.ctx.spec, self.ctx.splits
+        opts = type(self).Options.model_validate(s)
+        random.seed(spec.seed)
+        torch.manual_seed(spec.seed)  # adapter initialisation is part of the result
+        base, tokenizer = self.load()
+        model = self.adapt(base)
+        self.weights_mb = weights_mb(model)
+        self.lm = LanguageModel(model, tokenizer)
+        self.template = template_text(spec.task.type, s["template"])
+        train_ex, val_ex, self.val_source = validation_split(splits.train, splits.validation, s["validation_fraction"], spec.seed)
+        encode = lambda exs: [tokenize(self.lm, self.template, ex, splits.labels, s["max_seq_len"]) for ex in exs]  # noqa: E731
+        train_tok, val_tok = encode(train_ex), encode(val_ex)
+        self.n_train, self.n_val = len(train_tok), len(val_tok)
+        self.warnings = data_warnings(splits.train, splits.labels, spec.task.type, sum(t.truncated for t in train_tok), s["max_seq_len"])
+        if not val_tok:
+            self.warnings.append("no validation split: early stopping and the overfitting check are off")
+        paged = bool(s.get("quant_type")) and self.lm.device.type == "cuda"
+        with PeakMemory() as memory:
+            self.state = train(model, train_tok, val_tok, opts, seed=spec.seed, pad_id=tokenizer.pad_token_id,
+                               checkpoints=self.ctx.trial_dir / "checkpoints", paged_optimizer=paged, progress=self.ctx.progress)
+        self.train_memory = memory
+        self.optimizer = "bitsandbytes PagedAdamW8bit" if paged else "torch AdamW"
+        if self.state.get("resumed_from_epoch"):
+            self.warnings.append(f"training resumed from the checkpoint of epoch {self.state['resumed_from_epoch']}")
+        self._export()
+
+    def _export(self) -> None:
+        """A peft adapter folder a user can load (`PeftModel.from_pretrained`); full fine-tuning keeps its checkpoint."""
+        if hasattr(self.lm.model, "peft_config"):
+            self.lm.model.save_pretrained(self.ctx.trial_dir / "adapter")
+
+    def predict(self, examples: list[Example]) -> list[Prediction]:
+        from baselines.answer import answer
+
+        self.lm.model.eval()
+        prompts = [messages(self.template, ex, self.ctx.splits.labels) for ex in examples]
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            self.ctx.progress(done, len(examples), "answering")
+
+        return answer(self.lm, examples, prompts, task_type=self.ctx.spec.task.type, labels=self.ctx.splits.labels,
+                      max_new_tokens=self.settings["max_new_tokens"], batch_size=self.settings["batch_size"], progress=tick)
+
+    def resources(self) -> dict[str, Any]:
+        state = self.state
+        trainable, total = parameter_counts(self.lm.model)
+        best = state["best_epoch"] or state["epoch"]
+        out = {
+            "trainable_params": trainable,
+            "total_params": total,
+            "trainable_pct": round(100 * trainable / max(total, 1), 3),
+            "weights_mb": round(self.weights_mb, 1),
+            "adapter_mb": round(dir_mb(self.ctx.trial_dir / "checkpoints" / f"epoch-{best}", "trainable.safetensors"), 2),
+            "train_s": round(state["train_s"], 2),
+            "train_tokens": state["tokens"],
+            "tokens_per_s": round(state["tokens"] / state["train_s"], 1) if state["train_s"] else None,
+            "train_steps": state["step"],
+            "train_peak_rss_mb": round(self.train_memory.peak_mb, 1),
+            "device": self.lm.device.type,
+            "optimizer": self.optimizer,
+        }
+        if self.train_memory.cuda_peak_mb is not None:
+            out["train_peak_cuda_mb"] = round(self.train_memory.cuda_peak_mb, 1)
+        return out
+
+    def details(self) -> dict[str, Any]:
+        state, flags = self.state, curve_flags(self.state)
+        warnings = list(self.warnings)
+        if flags["overfitting"]:
+            warnings.append(f"overfitting: validation loss rose after epoch {state['best_epoch']} while train loss fell; "
+                            f"the epoch-{state['best_epoch']} weights were used")
+        if flags["underfitting"]:
+            warnings.append("underfitting: train loss barely moved; try more epochs or a larger learning rate")
+        return {
+            "curves": {"train_loss": state["train_loss"], "val_loss": state["val_loss"]},
+            **flags,
+            "warnings": warnings,
+            "epochs_run": state["epoch"],
+            "best_epoch": state["best_epoch"],
+            "stopped_early": state["stopped_early"],
+            "resumed_from_epoch": state.get("resumed_from_epoch"),
+            "n_train": self.n_train,
+            "n_validation": self.n_val,
+            "validation_from": self.val_source,
+            "template": self.settings["template"],
+        }
+
+
+@strategies.register("lora")
+class Lora(FineTune):
+    """LoRA: low-rank adapters on the frozen base model (peft)."""
+
+    Options = LoraOptions
+    cost_rank = 4
+    label = "lora"
+
+    @classmethod
+    def expand(cls, options: LoraOptions, spec) -> list[tuple[str, dict[str, Any]]]:
+        ((_, settings),) = super().expand(options, spec)
+        ranks = options.r if isinstance(options.r, list) else [options.r]
+        return [(f"{cls.label}-r{r}", {**settings, "r": r}) for r in sorted(set(ranks))]
+
+    def adapt(self, model):
+        from peft import LoraConfig, get_peft_model
+
+        s = self.settings
+        config = LoraConfig(r=s["r"], lora_alpha=s["alpha"] or 2 * s["r"], lora_dropout=s["dropout"],
+                            target_modules=s["target_modules"] or "all-linear", task_type="CAUSAL_LM")
+        return get_peft_model(model, config)
+
+
+@strategies.register("qlora")
+class QLora(Lora):
+    """QLoRA: LoRA on a 4-bit NF4 base model (bitsandbytes; CPU or CUDA)."""
+
+    Options = QLoraOptions
+    cost_rank = 5
+    label = "qlora"
+
+
+@strategies.register("ia3")
+class IA3(FineTune):
+    """IA3: learned rescaling vectors, the cheapest peft method (peft)."""
+
+    Options = IA3Options
+    cost_rank = 3
+    label = "ia3"
+
+    def adapt(self, model):
+        from peft import IA3Config, get_peft_model
+
+        s = self.settings
+        return get_peft_model(model, IA3Config(target_modules=s["target_modules"], feedforward_modules=s["feedforward_modules"],
+                                               task_type="CAUSAL_LM"))
+
+
+@strategies.register("full")
+class Full(FineTune):
+    """Full fine-tuning: every weight trains."""
+
+    Options = FullOptions
+    cost_rank = 6
+    label = "full"
+
+    def adapt(self, model):
+        import torch
+
+        if next(model.parameters()).device.type == "cuda":
+            model = model.to(torch.float32)  # fp32 master weights; the loop autocasts to bf16
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model

@@ -1,0 +1,142 @@
+"""Seconds per step, tokens/s and peak memory of lora, qlora and full fine-tuning on the embedded model,
+through advisor's training loop and through a plain few-line peft/torch loop, on the same model.
+
+    python benchmarks/finetune_speed.py [--steps 4] [--batch 8] [--seq 64] [--methods lora qlora full]
+
+Each (method, loop) pair runs in a fresh process so its peak RSS is its own. Both loops get the very
+same model (built by the advisor strategy's `load` + `adapt`) and the same batches, so the ratio
+advisor/plain is the overhead of the loop itself (token-weighted loss, clipping, schedule, bookkeeping).
+The first step of each run is a warm-up and is not timed. Writes benchmarks/results/finetune_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "smollm2-135m-instruct"
+
+
+def build(method: str):
+    """The model exactly as the advisor strategy trains it (defaults of its Options)."""
+    from baselines import strategies
+
+    cls = strategies.get(method)
+    settings = cls.Options().model_dump(mode="json")
+    if "r" in settings:
+        settings["r"] = 16
+    strategy = cls(settings, SimpleNamespace(spec=SimpleNamespace(model=MODEL)))
+    model, tokenizer = strategy.load()
+    return strategy.adapt(model), tokenizer, cls.Options(**{**settings, "epochs": 1, "warmup_ratio": 0.0})
+
+
+def batches(tokenizer, n: int, batch: int, seq: int):
+    """Fixed random token sequences; the last quarter of each is the 'answer' the loss sees."""
+    import torch
+
+    from baselines.finetune.data import IGNORE, Tokenized
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(100, len(tokenizer) - 100, (n * batch, seq), generator=g).tolist()
+    prompt = seq - seq // 4
+    return [Tokenized(row, [IGNORE] * prompt + row[prompt:]) for row in ids]
+
+
+def advisor_loop(model, tokenizer, data, opts) -> list[float]:
+    from baselines.finetune.train import train
+
+    stamps = [time.perf_counter()]
+    train(model, data, [], opts, seed=0, pad_id=tokenizer.pad_token_id, checkpoints=None,
+          progress=lambda *a: stamps.append(time.perf_counter()))
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def plain_loop(model, tokenizer, data, opts) -> list[float]:
+    """What a few-line peft tutorial does: forward, backward, AdamW step."""
+    import torch
+
+    from baselines.finetune.data import collate
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=opts.lr)
+    model.train()
+    times = []
+    for i in range(0, len(data), opts.batch_size):
+        began = time.perf_counter()
+        batch = collate(data[i : i + opts.batch_size], tokenizer.pad_token_id)
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def one(method: str, loop: str, steps: int, batch: int, seq: int) -> dict:
+    from baselines.finetune.weights import parameter_counts, weights_mb
+    from evaluators.meters import PeakMemory
+
+    model, tokenizer, opts = build(method)
+    opts = opts.model_copy(update={"batch_size": batch, "max_seq_len": seq})
+    data = batches(tokenizer, steps + 1, batch, seq)
+    with PeakMemory() as memory:
+        times = (advisor_loop if loop == "advisor" else plain_loop)(model, tokenizer, data, opts)
+    timed = times[1:]  # the first step is a warm-up
+    s_per_step = sum(timed) / len(timed)
+    trainable, _ = parameter_counts(model)
+    return {"method": method, "loop": loop, "steps_timed": len(timed), "s_per_step": round(s_per_step, 3),
+            "tokens_per_s": round(batch * seq / s_per_step, 1), "train_peak_rss_mb": round(memory.peak_mb, 1),
+            "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_cuda_mb": memory.cuda_peak_mb, "weights_mb": round(weights_mb(model), 1), "trainable_params": trainable}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=4, help="timed optimizer steps per run (plus one warm-up)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=64)
+    parser.add_argument("--methods", nargs="+", default=["lora", "qlora", "full"])
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "LOOP"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(*args.one, args.steps, args.batch, args.seq)))
+        return
+    rows = []
+    for method in args.methods:
+        for loop in ("advisor", "plain"):
+            cmd = [sys.executable, __file__, "--one", method, loop, "--steps", str(args.steps), "--batch", str(args.batch), "--seq", str(args.seq)]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if out.returncode:
+                rows.append({"method": method, "loop": loop, "error": out.stderr.strip().splitlines()[-1]})
+            else:
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"  {method}/{loop}: {rows[-1]}", file=sys.stderr)
+    by = {(r["method"], r["loop"]): r for r in rows}
+    print(f"\n{'method':7} {'loop':8} {'s/step':>7} {'tok/s':>7} {'peak MB':>8} {'weights MB':>11} {'trainable':>11} {'advisor/plain':>14}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['method']:7} {r['loop']:8} failed: {r['error']}")
+            continue
+        plain = by.get((r["method"], "plain"), {})
+        ratio = f"{r['s_per_step'] / plain['s_per_step']:.2f}x" if r["loop"] == "advisor" and plain.get("s_per_step") else ""
+        print(f"{r['method']:7} {r['loop']:8} {r['s_per_step']:7.2f} {r['tokens_per_s']:7.0f} {r['process_peak_rss_mb']:8.0f} "
+              f"{r['weights_mb']:11.1f} {r['trainable_params']:11,} {ratio:>14}")
+    import torch
+
+    result = {"benchmark": "finetune_speed", "model": MODEL, "batch": args.batch, "seq": args.seq, "steps": args.steps,
+              "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
+              "machine": platform.processor() or platform.machine(), "rows": rows}
+    path = ROOT / "benchmarks" / "results" / "finetune_speed.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
