@@ -52,6 +52,9 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
+
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return

@@ -10,6 +10,7 @@ then measured relative to the trial's start.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import shutil
 import time
@@ -78,14 +79,31 @@ def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress=No
             **strategy.resources(),
         },
         details=strategy.details(),
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
+    if spec.forgetting and spec.forgetting.benchmarks:
+        record["forgetting"] = _forgetting(spec, strategy, store, record["resources"])
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.save_trial(record)
+    return record
+
+
+def _forgetting(spec, strategy, store: RunDir, resources: dict) -> dict:
+    """Benchmarks on the adapted model, outside the trial's time and memory figures."""
+    from baselines.models import cache_dir
+    from evaluators.forgetting import forgetting_record
+
+    with WallClock() as clock:
+        try:
+            record = forgetting_record(spec, strategy.adapted_model(), store.root, cache_dir())
+        except Exception as exc:  # noqa: BLE001 - a benchmark failure must not lose the trial's own results
+            record = {"applies": True, "error": f"{type(exc).__name__}: {exc}"}
+    resources["forgetting_s"] = round(clock.seconds, 2)
     return record
 
 
 def _worker(trial: Trial, spec_path: str, out: str, messages) -> None:
     """Entry point of a trial's worker process; reports progress through `messages`."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # library bars would garble the runner's own
     try:
         spec, splits, _ = check_task(spec_path)
         execute_trial(trial, spec, splits, RunDir(Path(out)),

@@ -54,9 +54,14 @@ class KnowledgeSpec(Strict):
 
 
 class ForgettingSpec(Strict):
-    benchmarks: list[str] = Field(default_factory=list, description="General benchmarks (lm-eval tasks).")
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description="General benchmarks: built-in local ones (arc_easy, hellaswag, ...) or any lm-eval task name.",
+    )
     limit: int = Field(100, ge=1, description="Items per benchmark.")
-    tasks_dir: Path | None = Field(None, description="Folder of local lm-eval task configs.")
+    data_dir: Path | None = Field(
+        None, description="Folder holding <benchmark>/test.jsonl (default: $ADVISOR_BENCHMARK_DATA)."
+    )
 
 
 class Constraints(Strict):

@@ -82,6 +82,10 @@ class Strategy(ABC):
         """Family-specific quality figures merged into the trial's metrics (e.g. retrieval recall@k)."""
         return {}
 
+    def adapted_model(self) -> tuple[Any, Any] | None:
+        """(model, tokenizer) when this strategy changed the weights, for the forgetting benchmarks."""
+        return None
+
     def resources(self) -> dict[str, Any]:
         """Strategy-specific resource figures (e.g. trainable parameters, index size)."""
         return {}

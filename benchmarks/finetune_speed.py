@@ -1,7 +1,7 @@
 """Seconds per step, tokens/s and peak memory of lora, qlora and full fine-tuning on the embedded model,
 through advisor's training loop and through a plain few-line peft/torch loop, on the same model.
 
-    python benchmarks/finetune_speed.py [--steps 4] [--batch 8] [--seq 64] [--methods lora qlora full]
+    python benchmarks/finetune_speed.py [--steps 4] [--batch 8] [--seq 64] [--methods lora qlora full] [--threads N]
 
 Each (method, loop) pair runs in a fresh process so its peak RSS is its own. Both loops get the very
 same model (built by the advisor strategy's `load` + `adapt`) and the same batches, so the ratio
@@ -102,15 +102,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--methods", nargs="+", default=["lora", "qlora", "full"])
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 avoids "
+                        "OpenMP spinning when other processes share the cores")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "LOOP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.one:
         print(json.dumps(one(*args.one, args.steps, args.batch, args.seq)))
         return
     rows = []
     for method in args.methods:
         for loop in ("advisor", "plain"):
-            cmd = [sys.executable, __file__, "--one", method, loop, "--steps", str(args.steps), "--batch", str(args.batch), "--seq", str(args.seq)]
+            cmd = [sys.executable, __file__, "--one", method, loop, "--steps", str(args.steps), "--batch", str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads)]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             if out.returncode:
                 rows.append({"method": method, "loop": loop, "error": out.stderr.strip().splitlines()[-1]})
@@ -130,7 +136,7 @@ def main() -> None:
     import torch
 
     result = {"benchmark": "finetune_speed", "model": MODEL, "batch": args.batch, "seq": args.seq, "steps": args.steps,
-              "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
+              "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": args.threads or torch.get_num_threads(),
               "machine": platform.processor() or platform.machine(), "rows": rows}
     path = ROOT / "benchmarks" / "results" / "finetune_speed.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,20 @@ def classification_task(tmp_path, tiny_model_dir):
         return task
 
     return make
+
+
+@contextmanager
+def registered(name: str, cls):
+    """Register a test strategy through the real registry, and rebuild the task schema around it."""
+    from advisor.spec import strategies_model, task_spec_model
+    from baselines import strategies
+
+    strategies.register(name)(cls)
+    strategies_model.cache_clear()
+    task_spec_model.cache_clear()
+    try:
+        yield
+    finally:
+        strategies.unregister(name)
+        strategies_model.cache_clear()
+        task_spec_model.cache_clear()

@@ -162,13 +162,14 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(classification_ta
     ckpts = list((tmp_path / "run" / "trials").glob("*/checkpoints/epoch-*"))
     assert [p.name for p in ckpts] == ["epoch-1"]
 
-    seen_epochs = []
-    real_micro_loss = train_mod._micro_loss
-    monkeypatch.setattr(train_mod, "_micro_loss", lambda *a: seen_epochs.append(1) or real_micro_loss(*a))
+    stepped = []  # optimizer steps (0-based) taken by the second run
+    real_lr_factor = train_mod.lr_factor
+    monkeypatch.setattr(train_mod, "lr_factor", lambda step, *a: stepped.append(step) or real_lr_factor(step, *a))
     resumed = json.loads((compare(task, out=tmp_path / "run", isolate=False) / "results.json").read_text())["trials"][0]
     assert resumed["status"] == "ok", resumed.get("error")
     assert resumed["details"]["resumed_from_epoch"] == 1
-    assert len(seen_epochs) < len(uninterrupted["details"]["curves"]["train_loss"]) * 2  # epoch 1 was not re-trained
+    epoch_2 = [p["step"] - 1 for p in uninterrupted["details"]["curves"]["train_loss"] if p["epoch"] == 2]
+    assert stepped == epoch_2  # it started at epoch 2: epoch 1 was not trained again
     assert resumed["details"]["curves"] == uninterrupted["details"]["curves"]  # continuous: same steps, same losses
     assert resumed["metrics"]["accuracy"] == uninterrupted["metrics"]["accuracy"]
 
