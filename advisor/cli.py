@@ -97,6 +97,60 @@ def schema() -> None:
     click.echo(json.dumps(task_spec_model().model_json_schema(), indent=2))
 
 
+@cli.command()
+@click.option("--model", "model", required=True, help="Parameter count ('8B', '135M') or a transformers config.json.")
+@click.option("--gpu", required=True, help="GPU name, e.g. a10g-24gb, a100-80gb, h100-80gb.")
+@click.option("--method", type=click.Choice(["full", "lora", "qlora", "inference"]), default="lora", show_default=True)
+@click.option("--seq-len", type=click.IntRange(1), default=512, show_default=True, help="Tokens per sequence.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Sequences per micro-batch per GPU.")
+@click.option("--rank", type=click.IntRange(1), default=16, show_default=True, help="LoRA rank (all linear layers).")
+@click.option("--tokens", type=click.IntRange(1), help="Training tokens per epoch (or tokens to generate): adds time and cost.")
+@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+def estimate(model: str, gpu: str, method: str, seq_len: int, batch: int, rank: int, tokens: int | None,
+             gradient_checkpointing: bool, as_json: bool) -> None:
+    """Estimate memory per GPU, GPUs needed, tokens/s, time and cost of fine-tuning or serving a model.
+
+    Pure arithmetic, nothing is loaded; the formulas and their sources are in the README.
+    """
+    from advisor.estimate import Setup
+    from advisor.estimate import estimate as run_estimate
+    from advisor.registry import UnknownName
+
+    setup = Setup(method=method, seq_len=seq_len, batch=batch, rank=rank, tokens=tokens,
+                  gradient_checkpointing=gradient_checkpointing)
+    try:
+        est = run_estimate(model, gpu, setup)
+    except (UnknownName, ValueError) as exc:
+        err.print(f"[red]{exc}[/]", markup=True, highlight=False)
+        sys.exit(2)
+    click.echo(json.dumps(est.to_dict(), indent=2)) if as_json else _print_estimate(est)
+
+
+def _print_estimate(est) -> None:
+    from rich.table import Table
+
+    s = est.setup
+    click.echo(f"{est.model} ({est.params / 1e9:.2f}B parameters), {s.method}, batch {s.batch} x {s.seq_len} tokens, "
+               f"gradient checkpointing {'on' if s.gradient_checkpointing else 'off'}, {est.gpu} ({est.gpu_memory_gb:g} GiB)")
+    table = Table()
+    table.add_column("term")
+    table.add_column("GiB", justify="right")
+    for term, gb in est.memory_gb.items():
+        table.add_row(term, f"{gb:,.2f}")
+    table.add_row("total", f"{est.total_gb:,.2f}", style="bold")
+    Console(highlight=False).print(table)
+    if est.gpus_needed is None:
+        verdict = "does not fit on any number of GPUs at this batch and sequence length"
+    else:
+        verdict = f"fits on one {est.gpu}" if est.fits else f"needs {est.gpus_needed} x {est.gpu} ({est.per_gpu_gb:,.1f} GiB each)"
+    click.echo(f"{verdict}; trainable parameters {est.trainable_params:,}")
+    if est.tokens_per_s:
+        click.echo(f"~{est.tokens_per_s:,.0f} tokens/s at MFU {s.mfu}" + (f"; {est.hours:,.2f} h and ${est.cost_usd:,.2f} for {s.tokens:,} tokens" if est.hours else ""))
+    for note in est.notes:
+        click.echo(f"note: {note}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

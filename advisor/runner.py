@@ -35,6 +35,7 @@ RUNS_ROOT = Path("runs")
 def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress=None, isolation: str = "in-process") -> dict:
     """Prepare, predict, score and store one trial. Failures are results: they are stored too."""
     from baselines import Context, strategies
+    from baselines.models import pick_device
     from evaluators import metrics
     from evaluators.statistics import score_all
 
@@ -61,6 +62,7 @@ def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress=No
     write_jsonl(ctx.trial_dir / "predictions.jsonl",
                 [{**p.to_json(), "input": e.input, "target": e.target} for p, e in zip(predictions, splits.test)])
     n = max(len(predictions), 1)
+    latencies = sorted(p.latency_ms for p in predictions)
     record.update(
         status="ok",
         metrics={**score_all(names, outputs, refs, seed=spec.seed), **strategy.extra_metrics(splits.test, predictions)},
@@ -74,17 +76,25 @@ def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress=No
             "prompt_tokens": sum(p.prompt_tokens for p in predictions),
             "output_tokens": sum(p.output_tokens for p in predictions),
             "prompt_tokens_per_query": round(sum(p.prompt_tokens for p in predictions) / n, 1),
+            "n_predictions": len(predictions),
+            "device": pick_device(),
             **memory.as_dict(),
             "memory_measured": f"{isolation}; RSS sampled every 20 ms from the trial's start",
             **strategy.resources(),
         },
         details=strategy.details(),
+        latency={"p50_ms": _quantile(latencies, 0.5), "p95_ms": _quantile(latencies, 0.95),
+                 "measured": "per-query share of batched wall time"},
     )
     if spec.forgetting and spec.forgetting.benchmarks:
         record["forgetting"] = _forgetting(spec, strategy, store, record["resources"])
     record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.save_trial(record)
     return record
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2) if values else None
 
 
 def _forgetting(spec, strategy, store: RunDir, resources: dict) -> dict:
@@ -162,7 +172,12 @@ def default_out(spec, resume: bool = True) -> Path:
 
 
 def write_results(store: RunDir, spec, trials: list[Trial], warnings, env: dict, complete: bool) -> dict:
+    from advisor.aggregate import annotate
+
     by_id = {r["id"]: r for r in store.records()}
+    records = [by_id.get(t.id) or {"id": t.id, "name": t.name, "strategy": t.family, "settings": t.settings,
+                                   "hash": t.hash, "status": "pending"} for t in trials]
+    statistics = annotate(records, spec, store.root)
     results = {
         "schema_version": SCHEMA_VERSION,
         "complete": complete,
@@ -170,8 +185,8 @@ def write_results(store: RunDir, spec, trials: list[Trial], warnings, env: dict,
                  "source": str(spec.source), "seed": spec.seed, "spec": spec.model_dump(mode="json")},
         "warnings": [str(w) for w in warnings],
         "environment": env,
-        "trials": [by_id.get(t.id) or {"id": t.id, "name": t.name, "strategy": t.family, "settings": t.settings,
-                                        "hash": t.hash, "status": "pending"} for t in trials],
+        "statistics": statistics,
+        "trials": records,
         "recommendation": None,
     }
     write_json(store.root / "results.json", results)

@@ -121,7 +121,7 @@ def _fallback_shape(params: float) -> ModelShape:
     32,000-token untied vocabulary and LLaMA's aspect ratio h ~ 128 * layers (7B: 4096 / 32). Layers =
     round((N / (12 * 128^2))^(1/3)); h solves 12 * L * h^2 + 2 * V * h = N, rounded to a multiple of 64;
     heads of 64 (h < 1024) or 128 dimensions; ffn = 8h/3 rounded up to a multiple of 256. The result
-    is within a few percent of N; the estimate uses the shape's own count (`ModelShape.params`).
+    is within ~5% of N; the estimate uses the shape's own count (`ModelShape.params`).
     """
     vocab = 32000
     layers = max(2, round((params / (12 * 128**2)) ** (1 / 3)))

@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from advisor.gpus import Gpu, find_gpu
 from advisor.registry import did_you_mean
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
@@ -82,7 +83,16 @@ class Pricing(Strict):
 
 class Target(Strict):
     model: str = Field(description="Model size to project to, e.g. '8B', or a config.json path.")
-    gpu: str = Field(description="GPU name from the estimator's table, e.g. 'a10g-24gb'.")
+    gpu: str = Field(description="GPU name from the estimator's table, e.g. 'a10g-24gb', or one of `gpus`.")
+    gpus: dict[str, Gpu] = Field(default_factory=dict, description="GPUs to add to the estimator's table, by name.")
+
+    @model_validator(mode="after")
+    def _known_gpu(self):
+        try:
+            find_gpu(self.gpu, self.gpus)
+        except KeyError as exc:  # UnknownName: pydantic only turns ValueErrors into validation errors
+            raise ValueError(str(exc)) from None
+        return self
 
 
 @cache

@@ -1,0 +1,52 @@
+"""Cross-trial figures computed from stored trials: cost, break-even and paired comparisons.
+
+They are derived when results.json is written (not stored in the trial files), so changing prices in
+task.yaml re-prices a run without re-running any trial.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evaluators.comparisons import compare_trials, minimum_detectable_effect
+from evaluators.cost import break_even_queries, trial_cost
+
+
+def _outputs(run_root: Path, trial: dict) -> tuple[list[str], list[str]] | None:
+    path = run_root / "trials" / trial["id"] / "predictions.jsonl"
+    if not path.exists():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["output"] for r in rows], [r["target"] for r in rows]
+
+
+def annotate(trials: list[dict], spec, run_root: Path) -> dict:
+    """Add `cost` and `comparisons` to each finished trial (in place); return run-level statistics."""
+    from evaluators import metrics
+
+    metric = spec.headline_metric
+    ok = [t for t in trials if t.get("status") == "ok"]
+    costs = {t["id"]: trial_cost(t["resources"], spec.pricing, spec.constraints.monthly_queries) for t in ok}
+    untrained = [t for t in ok if not (t.get("forgetting") or {}).get("applies")]
+    reference = max(untrained, key=lambda t: t["metrics"][metric], default=None)
+    for t in ok:
+        t["cost"] = costs[t["id"]].as_dict()
+        if reference is not None and t is not reference:
+            t["cost"]["break_even_queries_vs"] = reference["name"]
+            t["cost"]["break_even_queries"] = break_even_queries(costs[t["id"]], costs[reference["id"]])
+    loaded = {t["name"]: _outputs(run_root, t) for t in ok}
+    loaded = {k: v for k, v in loaded.items() if v is not None}
+    if not loaded:
+        return {}
+    refs = next(iter(loaded.values()))[1]
+    same_items = {k: v[0] for k, v in loaded.items() if v[1] == refs}
+    best = max(ok, key=lambda t: t["metrics"][metric])["name"]
+    zero_shot = "zero-shot" if "zero-shot" in same_items else None
+    comparisons = compare_trials(metric, metrics.get(metric).fn, same_items, refs, best, zero_shot, seed=spec.seed)
+    for t in ok:
+        t["comparisons"] = comparisons.get(t["name"], {})
+    best_score = next(t for t in ok if t["name"] == best)["metrics"][metric]
+    return {"n_test": len(refs), "best": best, "metric": metric,
+            "minimum_detectable_effect": round(minimum_detectable_effect(best_score, len(refs)), 4),
+            "comparison_tests": "McNemar exact (accuracy, exact match) or paired bootstrap; Holm-adjusted over all comparisons"}
