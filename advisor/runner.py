@@ -173,6 +173,7 @@ def default_out(spec, resume: bool = True) -> Path:
 
 def write_results(store: RunDir, spec, trials: list[Trial], warnings, env: dict, complete: bool) -> dict:
     from advisor.aggregate import annotate
+    from advisor.recommend import recommend
 
     by_id = {r["id"]: r for r in store.records()}
     records = [by_id.get(t.id) or {"id": t.id, "name": t.name, "strategy": t.family, "settings": t.settings,
@@ -187,7 +188,7 @@ def write_results(store: RunDir, spec, trials: list[Trial], warnings, env: dict,
         "environment": env,
         "statistics": statistics,
         "trials": records,
-        "recommendation": None,
+        "recommendation": recommend(records, spec, statistics).as_dict() if complete else None,
     }
     write_json(store.root / "results.json", results)
     from reports import render_report
