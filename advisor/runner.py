@@ -171,7 +171,18 @@ def default_out(spec, resume: bool = True) -> Path:
     return RUNS_ROOT / f"{spec.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
 
-def write_results(store: RunDir, spec, trials: list[Trial], warnings, env: dict, complete: bool) -> dict:
+def header(spec, splits: Splits, warnings) -> dict:
+    """The run-level part of results.json: what was asked, on which data, on what machine."""
+    return {
+        "task": {"name": spec.name, "type": spec.task.type, "model": spec.model, "metric": spec.headline_metric,
+                 "source": str(spec.source), "seed": spec.seed, "labels": splits.labels,
+                 "data_fingerprints": splits.fingerprints, "spec": spec.model_dump(mode="json")},
+        "warnings": [str(w) for w in warnings],
+        "environment": environment(),
+    }
+
+
+def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete: bool) -> dict:
     from advisor.aggregate import annotate
     from advisor.recommend import recommend
 
@@ -182,10 +193,7 @@ def write_results(store: RunDir, spec, trials: list[Trial], warnings, env: dict,
     results = {
         "schema_version": SCHEMA_VERSION,
         "complete": complete,
-        "task": {"name": spec.name, "type": spec.task.type, "model": spec.model, "metric": spec.headline_metric,
-                 "source": str(spec.source), "seed": spec.seed, "spec": spec.model_dump(mode="json")},
-        "warnings": [str(w) for w in warnings],
-        "environment": env,
+        **head,
         "statistics": statistics,
         "trials": records,
         "recommendation": recommend(records, spec, statistics).as_dict() if complete else None,
@@ -204,13 +212,13 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     trials = make_plan(spec, splits)
     store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
     store.lock()
-    env = environment()
+    head = header(spec, splits, warnings)
     write_json(store.root / "plan.json", [{"id": t.id, "name": t.name, "strategy": t.family, "hash": t.hash} for t in trials])
-    write_json(store.root / "env.json", env)
+    write_json(store.root / "env.json", head["environment"])
     for w in warnings:
         console.print(str(w), markup=False, soft_wrap=True)
     console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
-    write_results(store, spec, trials, warnings, env, complete=False)  # exists (valid) from the start
+    write_results(store, spec, trials, head, complete=False)  # exists (valid) from the start
     from baselines.models import resolve
 
     resolve(spec.model)  # convert the embedded model once, before any trial is timed
@@ -234,13 +242,13 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
                 else:
                     record = execute_trial(trial, spec, splits, store, on_progress)
             except KeyboardInterrupt:
-                write_results(store, spec, trials, warnings, env, complete=False)
+                write_results(store, spec, trials, head, complete=False)
                 console.print(f"[red]interrupted[/]: finished trials are kept in {store.root}; run the same command to resume")
                 raise
             bars.remove_task(inner)
             bars.advance(overall)
             status = "[green]ok[/]" if record["status"] == "ok" else f"[red]{record['status']}[/]: {record.get('error')}"
             console.print(f"  {trial.name}: {status} ({time.perf_counter() - started:.0f} s)")
-            write_results(store, spec, trials, warnings, env, complete=False)
-    write_results(store, spec, trials, warnings, env, complete=True)
+            write_results(store, spec, trials, head, complete=False)
+    write_results(store, spec, trials, head, complete=True)
     return store.root

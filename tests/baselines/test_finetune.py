@@ -176,7 +176,6 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(classification_ta
 
 def test_a_finished_training_is_not_repeated(classification_task, tmp_path, monkeypatch):
     task = classification_task(f"lora: {{r: 4, {FAST}}}")
-    spec, splits, _ = check_task(task)
     prepared(task, "lora", tmp_path, r=4)
     monkeypatch.setattr(train_mod, "_micro_loss", lambda *a: pytest.fail("trained again"))
     again = prepared(task, "lora", tmp_path, r=4)

@@ -1,0 +1,82 @@
+"""Open the report in a real headless Chromium with the network blocked: charts render, nothing leaves the file.
+
+Blocking and detection: Chromium is pointed at a local proxy that answers every request with 403 and
+records it, so any attempt to fetch anything over the network is both refused and seen. Chromium's own
+background traffic is switched off by flags, so the only requests could come from the page.
+Chromium is Debian's package, installed by `make test`; set ADVISOR_SKIP_BROWSER=1 to skip knowingly.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from advisor.runner import compare
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-default-apps", "--hide-scrollbars"]
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("ADVISOR_SKIP_BROWSER")), reason="ADVISOR_SKIP_BROWSER set")
+
+
+# Chromium's own housekeeping (network time, component updates, sign-in) that flags do not silence;
+# exact hosts only, so a page fetching e.g. fonts.googleapis.com would still be caught.
+BROWSER_HOSTS = ("clients2.google.com", "update.googleapis.com", "accounts.google.com")
+
+
+class RecordingProxy(http.server.BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def _refuse(self):
+        if not any(host in self.path.split("/")[2 if "://" in self.path else 0] for host in BROWSER_HOSTS):
+            RecordingProxy.seen.append(f"{self.command} {self.path}")
+        self.send_response(403)
+        self.end_headers()
+
+    do_GET = do_POST = do_HEAD = do_CONNECT = _refuse
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def proxy():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    RecordingProxy.seen = []
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def chromium(*args, user_dir, proxy) -> subprocess.CompletedProcess:
+    assert CHROMIUM, "chromium is not installed: `make test` installs Debian's chromium (or set ADVISOR_SKIP_BROWSER=1)"
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={user_dir}", f"--proxy-server={proxy}",
+                           "--proxy-bypass-list=<-loopback>", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_offline_with_charts(classification_task, tmp_path, proxy):
+    task = classification_task("prompting: {shots: [0, 1], templates: [terse]}")
+    report = compare(task, out=tmp_path / "run", isolate=False) / "report.html"
+    html = report.read_text()
+    html = html.replace("</body>", '<img src="https://example.com/probe.png"></body>')  # proves the probe works
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("img-src data:", "img-src data: https:"))
+    chromium("--virtual-time-budget=3000", "--dump-dom", probe.as_uri(), user_dir=tmp_path / "p", proxy=proxy)
+    assert any("example.com" in r for r in RecordingProxy.seen), "the proxy did not see a request the page made"
+
+    RecordingProxy.seen = []
+    shot = tmp_path / "report.png"
+    dom = chromium("--virtual-time-budget=3000", "--dump-dom", report.as_uri(), user_dir=tmp_path / "u", proxy=proxy).stdout
+    chromium("--window-size=1280,1600", f"--screenshot={shot}", report.as_uri(), user_dir=tmp_path / "s", proxy=proxy)
+    assert RecordingProxy.seen == [], f"the report made network requests: {RecordingProxy.seen}"
+    svgs = re.findall(r"<svg[^>]*>(.*?)</svg>", dom, re.S)
+    assert len(svgs) >= 2 and all(re.search(r"<(rect|circle|polyline)", s) for s in svgs)
+    assert "Recommendation:" in dom
+    assert shot.stat().st_size > 20_000  # a blank page compresses to a few KB
