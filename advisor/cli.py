@@ -56,15 +56,21 @@ def validate(task_file: Path, strict: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<name>-<utc time>, or the unfinished one).")
 @click.option("--fresh", is_flag=True, help="Recompute every trial instead of reusing stored ones.")
 @click.option("--in-process", is_flag=True, help="Run trials in this process (debugging; memory figures are then relative).")
-def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Check everything and print the plan; run and write nothing.")
+def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool) -> None:
     """Run every strategy of TASK_FILE and write results.json, report.md and report.html.
 
     Finished trials are stored at once; running the same command again resumes and reuses them.
     """
     from advisor.rundir import RunLocked
     from advisor.runner import compare as run_compare
+    from advisor.runner import dry_run as plan_only
 
     try:
+        if dry_run:
+            for line in plan_only(task_file, out):
+                click.echo(line)
+            return
         run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err)
     except SpecError as exc:
         _fail(exc.problems)

@@ -205,6 +205,18 @@ def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete
     return results
 
 
+def dry_run(path, out: Path | None = None) -> list[str]:
+    """The plan as lines of text (warnings, then one line per trial); runs and writes nothing."""
+    spec, splits, warnings = check_task(path)
+    trials = make_plan(spec, splits)
+    store = RunDir(Path(out)) if out else None
+    lines = [str(w) for w in warnings]
+    for t in trials:
+        state = "stored, will be reused" if store and store.finished(t) else "to run"
+        lines.append(f"{t.name:32} {t.family:10} {t.hash[:12]}  {state}")
+    return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
+
+
 def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = False, console: Console | None = None) -> Path:
     """Run every trial of a task (resuming what is stored) and write results.json and the reports."""
     console = console or Console(stderr=True)

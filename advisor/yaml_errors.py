@@ -27,9 +27,14 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        field = f" {self.field}:" if self.field else ""
+        field = f" {_printable(self.field)}:" if self.field else ""
         tag = "" if self.severity == "error" else f" {self.severity}:"
-        return f"{where}:{tag}{field} {self.message}"
+        return f"{where}:{tag}{field} {_printable(self.message)}"
+
+
+def _printable(text: str) -> str:
+    """One line, control characters shown as escapes: user keys and values can hold anything."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class SpecError(Exception):
@@ -116,7 +121,7 @@ def problems_from_validation(
     for err in exc.errors():
         # Drop union/tag segments pydantic adds (e.g. 'function-after[...]'), keep real keys.
         loc = tuple(p for p in err["loc"] if isinstance(p, int) or "[" not in str(p))
-        field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+        field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(key)"
         if err["type"] == "extra_forbidden":
             message = "unknown key." + did_you_mean(str(loc[-1]), _allowed_keys(model, loc))
         elif err["type"] == "missing":

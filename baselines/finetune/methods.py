@@ -8,6 +8,7 @@ class body holds nothing else. Training, checkpoints, prediction and what is rec
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -48,6 +49,25 @@ class IA3Options(TrainOptions):
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (IA3 scales activations: it needs a large one).")
     target_modules: list[str] | None = Field(None, description="Modules to rescale (default: peft's for the architecture).")
     feedforward_modules: list[str] | None = Field(None, description="Which targets are feed-forward (scaled on input).")
+
+
+@contextmanager
+def no_cpu_4bit_repacking(model):
+    """Keep bitsandbytes from repacking 4-bit layers for its CPU inference kernel while training.
+
+    Why: on CPU, a Linear4bit layer that runs in eval mode without grad (our validation pass) is
+    repacked for a fast AVX512-BF16 kernel that has no backward, so later epochs would silently get
+    no gradient through the frozen base. Answering after training may use the fast kernel again.
+    """
+    layers = [m for m in model.modules() if hasattr(m, "support_avx512bf16_for_cpu")]
+    saved = [m.support_avx512bf16_for_cpu for m in layers]
+    for m in layers:
+        m.support_avx512bf16_for_cpu = False
+    try:
+        yield
+    finally:
+        for m, flag in zip(layers, saved):
+            m.support_avx512bf16_for_cpu = flag
 
 
 class FineTune(Strategy):
@@ -106,7 +126,7 @@ class FineTune(Strategy):
         if not val_tok:
             self.warnings.append("no validation split: early stopping and the overfitting check are off")
         paged = bool(s.get("quant_type")) and self.lm.device.type == "cuda"
-        with PeakMemory() as memory:
+        with PeakMemory() as memory, no_cpu_4bit_repacking(model):
             self.state = train(model, train_tok, val_tok, opts, seed=spec.seed, pad_id=tokenizer.pad_token_id,
                                checkpoints=self.ctx.trial_dir / "checkpoints", paged_optimizer=paged, progress=self.ctx.progress)
         self.train_memory = memory

@@ -106,7 +106,10 @@ def test_qlora_loads_4bit_and_its_weights_are_smaller_than_loras(classification_
     task.write_text(task.read_text().replace(str(tiny_model_dir), str(wide_model_dir)))
     qlora = prepared(task, "qlora", tmp_path, r=4)
     lora = prepared(task, "lora", tmp_path, r=4)
-    assert any(isinstance(m, Linear4bit) for m in qlora.lm.model.modules())
+    layers = [m for m in qlora.lm.model.modules() if isinstance(m, Linear4bit)]
+    assert layers
+    # the validation pass after epoch 1 must not have switched them to bnb's backward-less CPU kernel
+    assert not any(getattr(m.weight.quant_state, "packing_format_for_cpu", False) for m in layers)
     assert qlora.resources()["weights_mb"] < lora.resources()["weights_mb"]
     assert qlora.resources()["total_params"] == lora.resources()["total_params"]  # 4-bit counted at full shape
     assert qlora.predict(qlora.ctx.splits.test[:2])[0].output in qlora.ctx.splits.labels
