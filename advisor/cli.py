@@ -32,7 +32,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("task_file", type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Treat data warnings (leakage, unseen labels) as errors.")
-def validate(task_file: Path, strict: bool) -> None:
+@click.option("--deep", is_flag=True, help="Also run the checks that load models: near-duplicate leakage, over-long inputs.")
+def validate(task_file: Path, strict: bool, deep: bool) -> None:
     """Check TASK_FILE and its data without loading a model. Exit code 2 on any problem."""
     from advisor.plan import make_plan
     from advisor.task import check_task
@@ -42,6 +43,11 @@ def validate(task_file: Path, strict: bool) -> None:
         trials = make_plan(spec, splits)
     except SpecError as exc:
         _fail(exc.problems)
+    if deep:
+        from advisor.runner import model_checks
+        from baselines.models import resolve
+
+        warnings += model_checks(spec, splits, resolve(spec.model))
     for w in warnings:
         err.print(str(w), markup=False)
     if strict and warnings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,13 @@ def load_splits(spec) -> tuple[Splits, list[Problem]]:
         _check_duplicate_ids(path, examples, problems)
     if d.test_limit:
         splits.test = splits.test[: d.test_limit]
+    for split, cap in (("train", d.max_train), ("test", d.max_test)):
+        examples = getattr(splits, split)
+        if len(examples) > cap:
+            keep = sorted(random.Random(spec.seed).sample(range(len(examples)), cap))
+            setattr(splits, split, [examples[i] for i in keep])
+            problems.append(Problem(str(spec.resolve(getattr(d, split))), None, "", f"{len(examples)} examples is more than "
+                                    f"data.max_{split}={cap}: a seeded sample of {cap} is used", "warning"))
     splits.labels = _labels(spec, splits, problems)
     _check_leakage(spec, splits, problems)
     return splits, problems

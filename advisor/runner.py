@@ -205,6 +205,20 @@ def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete
     return results
 
 
+def model_checks(spec, splits: Splits, model_path: str) -> list:
+    """Leakage by embedding and over-long inputs; a failing check is a warning, never a stop."""
+    from advisor.model_checks import near_duplicates, too_long
+    from advisor.yaml_errors import Problem
+
+    found = []
+    for check in (lambda: near_duplicates(spec, splits), lambda: too_long(spec, splits, model_path)):
+        try:
+            found += check()
+        except Exception as exc:  # noqa: BLE001
+            found.append(Problem(str(spec.source), None, "data", f"check skipped: {type(exc).__name__}: {exc}", "warning"))
+    return found
+
+
 def dry_run(path, out: Path | None = None) -> list[str]:
     """The plan as lines of text (warnings, then one line per trial); runs and writes nothing."""
     spec, splits, warnings = check_task(path)
@@ -224,6 +238,10 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     trials = make_plan(spec, splits)
     store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
     store.lock()
+    from baselines.models import resolve
+
+    model_path = resolve(spec.model)  # convert the embedded model once, before any trial is timed
+    warnings = warnings + model_checks(spec, splits, model_path)
     head = header(spec, splits, warnings)
     write_json(store.root / "plan.json", [{"id": t.id, "name": t.name, "strategy": t.family, "hash": t.hash} for t in trials])
     write_json(store.root / "env.json", head["environment"])
@@ -231,9 +249,6 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
         console.print(str(w), markup=False, soft_wrap=True)
     console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
     write_results(store, spec, trials, head, complete=False)  # exists (valid) from the start
-    from baselines.models import resolve
-
-    resolve(spec.model)  # convert the embedded model once, before any trial is timed
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bars:
         overall = bars.add_task("trials", total=len(trials))

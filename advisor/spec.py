@@ -41,6 +41,11 @@ class DataSpec(Strict):
     test_limit: int | None = Field(
         None, ge=1, description="Score only the first N test examples (a quick look, not a result)."
     )
+    max_train: int = Field(20000, ge=1, description="Larger train splits are sampled down (seeded) with a warning.")
+    max_test: int = Field(2000, ge=1, description="Larger test splits are sampled down (seeded) with a warning.")
+    near_duplicate_threshold: float | None = Field(
+        0.95, gt=0, le=1, description="Cosine similarity above which a test input counts as leaked from train (None: off)."
+    )
 
     @field_validator("train", "test", "validation")
     @classmethod

@@ -60,8 +60,11 @@ class LanguageModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+    def _encode(self, text: str, reserve: int = 0) -> list[int]:
+        """Token ids; a prompt longer than the context keeps its end (the question and the answer cue)."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        return ids[-(limit - reserve):] if limit and len(ids) > limit - reserve else ids
 
     def _left_pad(self, seqs: list[list[int]]):
         import torch
@@ -80,7 +83,7 @@ class LanguageModel:
 
         eos = self.tokenizer.eos_token_id
         choice_ids = [self._encode(c) + ([eos] if eos is not None else []) for c in choices]
-        encoded = [self._encode(p) for p in prompts]
+        encoded = [self._encode(p, reserve=max(map(len, choice_ids))) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths share a batch
         results: dict[int, Scored] = {}
         with torch.inference_mode():
@@ -137,7 +140,7 @@ class LanguageModel:
         """Greedy continuation of each prompt, stopping at end-of-turn or max_new_tokens."""
         import torch
 
-        encoded = [self._encode(p) for p in prompts]
+        encoded = [self._encode(p, reserve=max_new_tokens) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         results: dict[int, Generated] = {}
         eos = self.tokenizer.eos_token_id
