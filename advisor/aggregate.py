@@ -50,3 +50,17 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     return {"n_test": len(refs), "best": best, "metric": metric,
             "minimum_detectable_effect": round(minimum_detectable_effect(best_score, len(refs)), 4),
             "comparison_tests": "McNemar exact (accuracy, exact match) or paired bootstrap; Holm-adjusted over all comparisons"}
+
+
+def target_scale(spec, n_train: int, tokens_per_example: float | None) -> dict | None:
+    """The spec's `target` (model size and GPU): what each method would need there, per epoch of train."""
+    if spec.target is None:
+        return None
+    from advisor.estimate import Setup, estimate_methods
+
+    tokens = int(n_train * tokens_per_example) if tokens_per_example else None
+    setup = Setup(tokens=tokens, usd_per_hour=spec.pricing.gpu_hour_usd)
+    rows = {m: e.to_dict() for m, e in estimate_methods(spec.target.model, spec.target.gpu, setup, spec.target.gpus).items()}
+    return {"model": spec.target.model, "gpu": spec.target.gpu, "train_tokens_per_epoch": tokens,
+            "assumptions": f"batch {setup.batch} x {setup.seq_len} tokens, LoRA rank {setup.rank}, gradient checkpointing, "
+                           f"MFU {setup.mfu}, ${spec.pricing.gpu_hour_usd}/GPU-hour", "methods": rows}

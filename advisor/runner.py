@@ -175,15 +175,24 @@ def header(spec, splits: Splits, warnings) -> dict:
     """The run-level part of results.json: what was asked, on which data, on what machine."""
     return {
         "task": {"name": spec.name, "type": spec.task.type, "model": spec.model, "metric": spec.headline_metric,
-                 "source": str(spec.source), "seed": spec.seed, "labels": splits.labels,
+                 "source": str(spec.source), "seed": spec.seed, "labels": splits.labels, "n_train": len(splits.train),
                  "data_fingerprints": splits.fingerprints, "spec": spec.model_dump(mode="json")},
         "warnings": [str(w) for w in warnings],
         "environment": environment(),
     }
 
 
+def _tokens_per_example(records: list[dict]) -> float | None:
+    """Prompt + answer tokens of one training example, as seen by the zero-shot trial."""
+    zero = next((r for r in records if r.get("name") == "zero-shot" and r.get("status") == "ok"), None)
+    if zero is None:
+        return None
+    res = zero["resources"]
+    return res["prompt_tokens_per_query"] + res["output_tokens"] / max(res.get("n_predictions", 1), 1)
+
+
 def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete: bool) -> dict:
-    from advisor.aggregate import annotate
+    from advisor.aggregate import annotate, target_scale
     from advisor.recommend import recommend
 
     by_id = {r["id"]: r for r in store.records()}
@@ -195,6 +204,7 @@ def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete
         "complete": complete,
         **head,
         "statistics": statistics,
+        "target_scale": target_scale(spec, head["task"]["n_train"], _tokens_per_example(records)),
         "trials": records,
         "recommendation": recommend(records, spec, statistics).as_dict() if complete else None,
     }

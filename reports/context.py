@@ -44,6 +44,7 @@ class ReportContext:
     examples: list[dict] = field(default_factory=list)
     """The best trial's wrong answers (input, target, output)."""
     trials: list[dict] = field(default_factory=list)
+    target_scale: dict[str, Any] | None = None
 
 
 def _note(trial: dict) -> str:
@@ -136,4 +137,5 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         curves=_curves(results["trials"]), retrieval=_retrieval(results["trials"]),
         per_class=_per_class(best_preds) if results["task"]["type"] == "classification" else [],
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=results["trials"],
+        target_scale=results.get("target_scale"),
     )

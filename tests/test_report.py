@@ -58,3 +58,12 @@ def test_report_command_rerenders_from_results(classification_task, tmp_path):
 def test_report_on_a_folder_without_results_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "results.json is missing" in result.output
+
+
+def test_target_scale_section(classification_task, tmp_path):
+    task = classification_task("prompting: {shots: [0], templates: [terse]}", "target: {model: 8B, gpu: a10g-24gb}\n")
+    out = compare(task, out=tmp_path / "run", isolate=False)
+    target = json.loads((out / "results.json").read_text())["target_scale"]
+    assert target["methods"]["qlora"]["fits"] is True and target["methods"]["full"]["fits"] is False
+    assert target["train_tokens_per_epoch"] > 0
+    assert "At your target scale: 8B on a10g-24gb" in (out / "report.html").read_text()
