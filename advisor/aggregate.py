@@ -35,6 +35,9 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
         if reference is not None and t is not reference:
             t["cost"]["break_even_queries_vs"] = reference["name"]
             t["cost"]["break_even_queries"] = break_even_queries(costs[t["id"]], costs[reference["id"]])
+    for t in ok:
+        if (estimate := memory_calibration(t, spec)) is not None:
+            t["memory_estimate"] = estimate
     loaded = {t["name"]: _outputs(run_root, t) for t in ok}
     loaded = {k: v for k, v in loaded.items() if v is not None}
     if not loaded:
@@ -64,3 +67,28 @@ def target_scale(spec, n_train: int, tokens_per_example: float | None) -> dict |
     return {"model": spec.target.model, "gpu": spec.target.gpu, "train_tokens_per_epoch": tokens,
             "assumptions": f"batch {setup.batch} x {setup.seq_len} tokens, LoRA rank {setup.rank}, gradient checkpointing, "
                            f"MFU {setup.mfu}, ${spec.pricing.gpu_hour_usd}/GPU-hour", "methods": rows}
+
+
+def memory_calibration(trial: dict, spec) -> dict | None:
+    """The estimator's training memory for this trial's own setting, against what the trial measured.
+
+    The training meter starts after the model is loaded, so the weights term is left out on both sides.
+    """
+    res, settings = trial.get("resources") or {}, trial.get("settings") or {}
+    if trial["strategy"] not in ("lora", "qlora", "full") or "train_rss_delta_mb" not in res:
+        return None
+    from advisor.estimate import estimate_for_trial
+    from baselines.models import resolve
+
+    config = Path(resolve(spec.model)) / "config.json"
+    if not config.exists():
+        return None
+    cuda = res.get("device") == "cuda"
+    est = estimate_for_trial(config, trial["strategy"], max(res.get("longest_train_tokens", 0), 1), settings.get("batch_size", 8),
+                             settings.get("r", 16), device="cuda" if cuda else "cpu",
+                             gradient_checkpointing=bool(settings.get("gradient_checkpointing")))
+    estimated = est["estimated_total_mb"] - est["estimated_mb"]["weights"]
+    measured = res["train_peak_cuda_mb"] if cuda and "train_peak_cuda_mb" in res else res["train_rss_delta_mb"]
+    return {"estimated_mb": round(estimated, 1), "measured_mb": measured, "terms_mb": est["estimated_mb"],
+            "error_pct": round(100 * (estimated - measured) / measured, 1) if measured else None,
+            "measured": "CUDA peak" if cuda else "RSS growth during training"}

@@ -45,6 +45,7 @@ class ReportContext:
     """The best trial's wrong answers (input, target, output)."""
     trials: list[dict] = field(default_factory=list)
     target_scale: dict[str, Any] | None = None
+    training: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _note(trial: dict) -> str:
@@ -56,6 +57,8 @@ def _note(trial: dict) -> str:
         lo, hi = details["template_range"]
         notes.append(f"template '{details['template']}' (picked on {details['template_selected_on']}); "
                      f"range over templates {lo:.1%} to {hi:.1%}")
+    if details.get("summary"):  # a family's one-line account of its knobs (e.g. RAG chunks, index)
+        notes.append(details["summary"])
     notes += details.get("warnings", [])
     return "; ".join(notes)
 
@@ -76,15 +79,31 @@ def _forgetting_rows(trials: list[dict]) -> tuple[list[dict], list[str]]:
 
 
 def _curves(trials: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """Loss curves per trial: details.curves = {series name: [[x, loss], ...]}."""
+    """Loss curves per trial: details.curves = {series name: [{"step": x, "loss": y}, ...]}."""
     out = {}
     for t in trials:
         curves = (t.get("details") or {}).get("curves") or {}
-        series = {name: [(float(p[0]), float(p[1])) for p in points] for name, points in curves.items()
-                  if isinstance(points, list) and points and isinstance(points[0], (list, tuple))}
+        series = {name: [(float(p["step"]), float(p["loss"])) for p in points] for name, points in curves.items()
+                  if isinstance(points, list) and points and isinstance(points[0], dict)}
         if series:
             out[t["name"]] = series
     return out
+
+
+def _training(trials: list[dict]) -> list[dict]:
+    """One row per trial that trained: size, speed, memory (estimated against measured) and curve flags."""
+    rows = []
+    for t in trials:
+        r, d = t.get("resources") or {}, t.get("details") or {}
+        if "trainable_params" not in r:
+            continue
+        flags = [name for name in ("overfitting", "underfitting") if d.get(name)]
+        rows.append({"trial": t["name"], "trainable": r["trainable_params"], "trainable_pct": r.get("trainable_pct"),
+                     "weights_mb": r.get("weights_mb"), "adapter_mb": r.get("adapter_mb"), "train_s": r.get("train_s"),
+                     "tokens_per_s": r.get("tokens_per_s"), "peak_rss_mb": r.get("peak_rss_mb"),
+                     "estimate": t.get("memory_estimate"), "flags": ", ".join(flags) or "none",
+                     "epochs": f"{d.get('epochs_run')} (best {d.get('best_epoch')})"})
+    return rows
 
 
 def _retrieval(trials: list[dict]) -> list[dict]:
@@ -137,5 +156,5 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         curves=_curves(results["trials"]), retrieval=_retrieval(results["trials"]),
         per_class=_per_class(best_preds) if results["task"]["type"] == "classification" else [],
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=results["trials"],
-        target_scale=results.get("target_scale"),
+        target_scale=results.get("target_scale"), training=_training(results["trials"]),
     )

@@ -122,6 +122,7 @@ class FineTune(Strategy):
         encode = lambda exs: [tokenize(self.lm, self.template, ex, splits.labels, s["max_seq_len"]) for ex in exs]  # noqa: E731
         train_tok, val_tok = encode(train_ex), encode(val_ex)
         self.n_train, self.n_val = len(train_tok), len(val_tok)
+        self.longest = max((len(t.input_ids) for t in train_tok), default=0)
         self.warnings = data_warnings(splits.train, splits.labels, spec.task.type, sum(t.truncated for t in train_tok), s["max_seq_len"])
         if not val_tok:
             self.warnings.append("no validation split: early stopping and the overfitting check are off")
@@ -170,12 +171,17 @@ class FineTune(Strategy):
             "tokens_per_s": round(state["tokens"] / state["train_s"], 1) if state["train_s"] else None,
             "train_steps": state["step"],
             "train_peak_rss_mb": round(self.train_memory.peak_mb, 1),
+            "train_rss_delta_mb": round(self.train_memory.peak_mb - self.train_memory.start_mb, 1),
+            "longest_train_tokens": self.longest,
             "device": self.lm.device.type,
             "optimizer": self.optimizer,
         }
         if self.train_memory.cuda_peak_mb is not None:
             out["train_peak_cuda_mb"] = round(self.train_memory.cuda_peak_mb, 1)
         return out
+
+    def adapted_model(self):
+        return self.lm.model, self.lm.tokenizer
 
     def details(self) -> dict[str, Any]:
         state, flags = self.state, curve_flags(self.state)
