@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
 import queue as queue_mod
 import shutil
 import time
@@ -122,6 +124,21 @@ def _worker(trial: Trial, spec_path: str, out: str, messages) -> None:
         pass  # the parent handles Ctrl-C; an interrupted trial is simply not stored
 
 
+_interrupted = threading.Event()
+
+
+def _on_sigint(signum, frame) -> None:
+    """Ctrl-C: remember it, then interrupt. The flag makes sure a KeyboardInterrupt that lands inside
+    a finalizer or a library callback (where Python only prints it) still stops the run."""
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def _raise_if_interrupted() -> None:
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
 def _run_isolated(trial: Trial, spec, store: RunDir, on_progress) -> dict:
     ctx = mp.get_context("spawn")
     messages = ctx.Queue()
@@ -129,6 +146,7 @@ def _run_isolated(trial: Trial, spec, store: RunDir, on_progress) -> dict:
     proc.start()
     try:
         while proc.is_alive() or not messages.empty():
+            _raise_if_interrupted()
             try:
                 on_progress(*messages.get(timeout=0.2))
             except queue_mod.Empty:
@@ -241,6 +259,33 @@ def dry_run(path, out: Path | None = None) -> list[str]:
     return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
 
 
+def _run_trials(trials: list[Trial], spec, splits: Splits, store: RunDir, isolate: bool, fresh: bool, console, head: dict) -> None:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bars:
+        overall = bars.add_task("trials", total=len(trials))
+        for trial in trials:
+            _raise_if_interrupted()
+            if not fresh and (record := _reusable(trial, store, spec)):
+                console.print(f"  reused {trial.name} ({record['status']})")
+                bars.advance(overall)
+                continue
+            inner = bars.add_task(f"  {trial.name}", total=None)
+
+            def on_progress(done: int, total: int, what: str, inner=inner, name=trial.name) -> None:
+                bars.update(inner, completed=done, total=total, description=f"  {name}: {what}")
+
+            started = time.perf_counter()
+            if isolate:
+                record = _run_isolated(trial, spec, store, on_progress)
+            else:
+                record = execute_trial(trial, spec, splits, store, on_progress)
+            bars.remove_task(inner)
+            bars.advance(overall)
+            status = "[green]ok[/]" if record["status"] == "ok" else f"[red]{record['status']}[/]: {record.get('error')}"
+            console.print(f"  {trial.name}: {status} ({time.perf_counter() - started:.0f} s)")
+            write_results(store, spec, trials, head, complete=False)
+
+
 def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = False, console: Console | None = None) -> Path:
     """Run every trial of a task (resuming what is stored) and write results.json and the reports."""
     console = console or Console(stderr=True)
@@ -259,33 +304,17 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
         console.print(str(w), markup=False, soft_wrap=True)
     console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
     write_results(store, spec, trials, head, complete=False)  # exists (valid) from the start
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bars:
-        overall = bars.add_task("trials", total=len(trials))
-        for trial in trials:
-            if not fresh and (record := _reusable(trial, store, spec)):
-                console.print(f"  reused {trial.name} ({record['status']})")
-                bars.advance(overall)
-                continue
-            inner = bars.add_task(f"  {trial.name}", total=None)
-
-            def on_progress(done: int, total: int, what: str, inner=inner, name=trial.name) -> None:
-                bars.update(inner, completed=done, total=total, description=f"  {name}: {what}")
-
-            started = time.perf_counter()
-            try:
-                if isolate:
-                    record = _run_isolated(trial, spec, store, on_progress)
-                else:
-                    record = execute_trial(trial, spec, splits, store, on_progress)
-            except KeyboardInterrupt:
-                write_results(store, spec, trials, head, complete=False)
-                console.print(f"[red]interrupted[/]: finished trials are kept in {store.root}; run the same command to resume")
-                raise
-            bars.remove_task(inner)
-            bars.advance(overall)
-            status = "[green]ok[/]" if record["status"] == "ok" else f"[red]{record['status']}[/]: {record.get('error')}"
-            console.print(f"  {trial.name}: {status} ({time.perf_counter() - started:.0f} s)")
-            write_results(store, spec, trials, head, complete=False)
+    _interrupted.clear()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_sigint) if in_main else None
+    try:
+        _run_trials(trials, spec, splits, store, isolate, fresh, console, head)
+    except KeyboardInterrupt:
+        write_results(store, spec, trials, head, complete=False)
+        console.print(f"[red]interrupted[/]: finished trials are kept in {store.root}; run the same command to resume")
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     write_results(store, spec, trials, head, complete=True)
     return store.root

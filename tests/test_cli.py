@@ -35,7 +35,7 @@ def test_interrupted_compare_resumes_with_finished_trials(classification_task, t
     stored = first.read_text()
     os.killpg(proc.pid, sig)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode != 0, output
     if sig == signal.SIGINT:
         assert "run the same command to resume" in output and "Traceback" not in output
     results = json.loads((out / "results.json").read_text())  # valid JSON whatever the moment of the kill
