@@ -7,6 +7,7 @@ same tree; pydantic's error locations are then mapped back to lines.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -114,16 +115,20 @@ def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
     return None
 
 
+_PYDANTIC_TAG = re.compile(r"^[a-z][a-z_-]*\[.*\]$")
+"""Segments pydantic adds to error locations for validators and unions, e.g. 'function-after[...]'."""
+
+
 def problems_from_validation(
     exc: ValidationError, model: type[BaseModel], file: str, lines: dict[tuple, int]
 ) -> list[Problem]:
     problems = []
     for err in exc.errors():
         # Drop union/tag segments pydantic adds (e.g. 'function-after[...]'), keep real keys.
-        loc = tuple(p for p in err["loc"] if isinstance(p, int) or "[" not in str(p))
+        loc = tuple(p for p in err["loc"] if isinstance(p, int) or not _PYDANTIC_TAG.match(p))
         field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(key)"
         if err["type"] == "extra_forbidden":
-            message = "unknown key." + did_you_mean(str(loc[-1]), _allowed_keys(model, loc))
+            message = "unknown key." + (did_you_mean(str(loc[-1]), _allowed_keys(model, loc)) if loc else "")
         elif err["type"] == "missing":
             message = "required field is missing"
         else:
