@@ -81,3 +81,17 @@ def test_second_compare_on_same_dir_is_refused(tmp_path):
 
 def test_registry_lists_builtin_strategies():
     assert "prompting" in strategies.names()
+
+
+def test_out_of_memory_in_a_trial_is_recorded_as_oom(classification_task, tmp_path, monkeypatch):
+    import torch
+
+    def oom(self):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Prompting, "prepare", oom)
+    out = compare(classification_task("prompting: {shots: [0], templates: [terse]}"), out=tmp_path / "run", isolate=False)
+    results = json.loads((out / "results.json").read_text())
+    (trial,) = results["trials"]
+    assert trial["status"] == "oom" and "out of memory" in trial["error"]
+    assert results["recommendation"]["pick"] is None and "zero-shot" in results["recommendation"]["excluded"]

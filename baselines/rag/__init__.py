@@ -53,6 +53,7 @@ class RagOptions(Strict):
     embedder: str = Field(EMBEDDED_EMBEDDER, description="Embedded default, or a sentence-transformers folder / hub id.")
     context_tokens: int = Field(512, ge=16, description="Budget (generator tokens) for retrieved text in the prompt.")
     template: str | None = Field(None, description="Built-in 'qa' / 'classification', or a .txt file with {context} and {input}.")
+    max_documents: int = Field(50000, ge=1, description="Larger corpora are sampled down (seeded) with a warning.")
     gold_field: str = Field("doc", description="Test-set field naming the gold document, for retrieval recall@k and MRR.")
     max_new_tokens: int = Field(32, ge=1)
     batch_size: int = Field(8, ge=1)
@@ -119,11 +120,13 @@ class Rag(Strategy):
 
     @classmethod
     def expand(cls, options: RagOptions, spec) -> list[tuple[str, dict[str, Any]]]:
-        corpus = load_corpus(corpus_path(spec))  # an empty corpus is a plan error, seen by `advisor validate`
+        # an empty corpus is a plan error, seen by `advisor validate`
+        corpus = load_corpus(corpus_path(spec), options.max_documents, spec.seed)
         common = {
             "corpus_sha256": corpus.fingerprint, "embedder": options.embedder, "k": options.k,
             "context_tokens": options.context_tokens, "template": resolve_template(options.template, spec),
             "gold_field": options.gold_field, "max_new_tokens": options.max_new_tokens, "batch_size": options.batch_size,
+            "max_documents": options.max_documents,
         }
         trials = []
         for chunker in options.chunking:
@@ -143,7 +146,7 @@ class Rag(Strategy):
         from baselines.rag.index import build, index_bytes
 
         s = self.settings
-        self.corpus = load_corpus(corpus_path(self.ctx.spec))
+        self.corpus = load_corpus(corpus_path(self.ctx.spec), self.settings["max_documents"], self.ctx.spec.seed)
         self.embedder = Embedder(s["embedder"])
         self.ctx.progress(0, 3, "chunking")
         chunker = chunkers.get(s["chunker"])(ChunkParams(**s["chunk_params"]), Tools(self.embedder.token_spans, self.embedder.embed))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,14 +85,22 @@ def _files(path: Path, warnings: list[str]) -> list[Path]:
     return files
 
 
-def load_corpus(path: Path) -> Corpus:
-    """All usable documents under `path`. Raises ValueError naming the path when none is usable."""
+MAX_FILE_BYTES = 64 * 2**20
+"""Larger corpus files are skipped with a warning instead of being read into memory blindly."""
+
+
+def load_corpus(path: Path, max_documents: int | None = None, seed: int = 0) -> Corpus:
+    """All usable documents under `path` (a seeded sample of `max_documents` when there are more).
+    Raises ValueError naming the path when none is usable."""
     path = Path(path)
     corpus = Corpus(path)
     if not path.exists():
         raise ValueError(f"knowledge corpus not found: {path}")
     digest = hashlib.sha256()
     for file in _files(path, corpus.warnings):
+        if file.stat().st_size > MAX_FILE_BYTES:
+            corpus.warnings.append(f"{file}: {file.stat().st_size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit per file, skipped")
+            continue
         data = file.read_bytes()
         digest.update(f"{file.relative_to(path) if file != path else file.name}\0{len(data)}\0".encode())
         digest.update(data)
@@ -104,6 +113,11 @@ def load_corpus(path: Path) -> Corpus:
             doc_id = file.stem if file == path else file.relative_to(path).with_suffix("").as_posix()
             corpus.documents.append(Document(doc_id, text))
     corpus.fingerprint = digest.hexdigest()
+    if max_documents is not None and len(corpus.documents) > max_documents:
+        corpus.warnings.append(f"{len(corpus.documents)} documents is more than max_documents={max_documents}: "
+                               f"a seeded sample of {max_documents} is indexed")
+        keep = sorted(random.Random(seed).sample(range(len(corpus.documents)), max_documents))
+        corpus.documents = [corpus.documents[i] for i in keep]
     if not corpus.documents:
         why = "; ".join(corpus.warnings) or "no .md, .txt or .jsonl documents found"
         raise ValueError(f"knowledge corpus {path} has no usable documents ({why})")

@@ -218,3 +218,15 @@ def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder):
     sentence, fixed = trials["rag/sentence/flat"]["details"]["chunking"], trials["rag/fixed-8/flat"]["details"]["chunking"]
     assert sentence["boundaries_sha"] != fixed["boundaries_sha"] and sentence["chunks"] != fixed["chunks"]
     assert "chunks of" in (out / "report.md").read_text()
+
+
+def test_a_corpus_over_the_limit_is_sampled_with_a_warning(tmp_path):
+    from baselines.rag.corpus import load_corpus
+
+    (tmp_path / "docs").mkdir()
+    for i in range(10):
+        (tmp_path / "docs" / f"d{i}.md").write_text(f"document number {i}")
+    corpus = load_corpus(tmp_path / "docs", max_documents=4, seed=0)
+    assert len(corpus.documents) == 4
+    assert any("10 documents is more than max_documents=4" in w for w in corpus.warnings)
+    assert [d.id for d in load_corpus(tmp_path / "docs", max_documents=4, seed=0).documents] == [d.id for d in corpus.documents]
