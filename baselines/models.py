@@ -66,7 +66,8 @@ def resolve(name: str) -> str:
     if name != EMBEDDED_MODEL:
         return name
     gguf = embedded_gguf()
-    target = cache_dir() / "models" / f"{EMBEDDED_MODEL}-{gguf.stat().st_size}"
+    # "-v2": copies made before the GGUF quantization marker was dropped from config.json are not reused
+    target = cache_dir() / "models" / f"{EMBEDDED_MODEL}-{gguf.stat().st_size}-v2"
     if not (target / "config.json").exists():
         _convert_gguf(gguf, target)
     return str(target)
@@ -117,12 +118,7 @@ def load_model(name: str, device: str | None = None, quantization_config=None):
     tokenizer = AutoTokenizer.from_pretrained(path)
     kwargs = {"dtype": pick_dtype(device)}
     if quantization_config is not None:
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(path)
-        if getattr(config, "quantization_config", None):  # copies converted before the GGUF marker was dropped
-            del config.quantization_config
-        kwargs.update(config=config, quantization_config=quantization_config, device_map={"": device})
+        kwargs.update(quantization_config=quantization_config, device_map={"": device})
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if quantization_config is None:
         model.to(device)
