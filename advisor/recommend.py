@@ -77,6 +77,10 @@ def _tied(trial: dict, leader: dict) -> bool:
     return vs["verdict"] == "insufficient evidence" or lo <= 0 <= hi
 
 
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"={p:.3g}"
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
@@ -114,11 +118,12 @@ def _rationale(pick: dict, leader: dict, tied: list[dict], metric: str, statisti
     if vs:
         out.append(Sentence(
             f"{100 * vs['delta']:+.1f} points over zero-shot [CI {100 * vs['delta_ci95'][0]:+.1f} to {100 * vs['delta_ci95'][1]:+.1f}], "
-            f"{vs['verdict']} ({vs['test']}, Holm-adjusted p={vs['p_holm']:.3g}).",
+            f"{vs['verdict']} ({vs['test']}, Holm-adjusted p{_p(vs['p_holm'])}).",
             {f"{name}.comparisons.vs_zero_shot.delta": vs["delta"], f"{name}.comparisons.vs_zero_shot.p_holm": vs["p_holm"]}))
     if pick is not leader:
+        relation = "scored the same" if leader["metrics"][metric] == m[metric] else "scored higher"
         out.append(Sentence(
-            f"{leader['name']} scored higher ({_pct(leader['metrics'][metric])}) but the difference is not significant on this "
+            f"{leader['name']} {relation} ({_pct(leader['metrics'][metric])}) but the difference is not significant on this "
             f"test set, so the simpler and cheaper {name} is preferred.",
             {f"{leader['name']}.metrics.{metric}": leader["metrics"][metric],
              f"{name}.comparisons.vs_best.verdict": (pick.get("comparisons") or {}).get("vs_best", {}).get("verdict")}))
