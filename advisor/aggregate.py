@@ -46,7 +46,8 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     same_items = {k: v[0] for k, v in loaded.items() if v[1] == refs}
     best = max(ok, key=lambda t: t["metrics"][metric])["name"]
     zero_shot = "zero-shot" if "zero-shot" in same_items else None
-    comparisons = compare_trials(metric, metrics.get(metric).fn, same_items, refs, best, zero_shot, seed=spec.seed)
+    also = {t["name"]: t["details"]["compare_with"] for t in ok if (t.get("details") or {}).get("compare_with")}
+    comparisons = compare_trials(metric, metrics.get(metric).fn, same_items, refs, best, zero_shot, seed=spec.seed, also=also)
     for t in ok:
         t["comparisons"] = comparisons.get(t["name"], {})
     best_score = next(t for t in ok if t["name"] == best)["metrics"][metric]

@@ -15,12 +15,11 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def make_plan(spec, splits: Splits) -> list[Trial]:
-    """Trials in the order they should run (cheapest family first). Raises SpecError on bad settings."""
-    from baselines import strategies
+def _shared_inputs(spec, splits: Splits) -> dict:
+    """What every trial's result depends on besides its own family and settings."""
     from baselines.models import fingerprint
 
-    shared = {
+    return {
         "advisor": __version__,
         "model": fingerprint(spec.model),
         "data": splits.fingerprints,
@@ -31,6 +30,24 @@ def make_plan(spec, splits: Splits) -> list[Trial]:
         "metric": spec.headline_metric,
         "seed": spec.seed,
     }
+
+
+def make_trial(spec, splits: Splits, family: str, name: str, settings: dict) -> Trial:
+    """The Trial that `make_plan` makes for these settings (used to find another trial's folder)."""
+    from baselines import strategies
+
+    return _trial(_shared_inputs(spec, splits), family, name, settings, strategies.get(family).cost_rank)
+
+
+def _trial(shared: dict, family: str, name: str, settings: dict, cost_rank: int) -> Trial:
+    return Trial(name, family, settings, content_hash({**shared, "strategy": family, "settings": settings}), cost_rank)
+
+
+def make_plan(spec, splits: Splits) -> list[Trial]:
+    """Trials in the order they should run (cheapest family first). Raises SpecError on bad settings."""
+    from baselines import strategies
+
+    shared = _shared_inputs(spec, splits)
     trials, problems = [], []
     for family, cls in strategies.items():
         options = getattr(spec.strategies, family)
@@ -41,9 +58,7 @@ def make_plan(spec, splits: Splits) -> list[Trial]:
         except ValueError as exc:
             problems.append(Problem(str(spec.source), None, f"strategies.{family}", str(exc)))
             continue
-        for name, settings in expanded:
-            digest = content_hash({**shared, "strategy": family, "settings": settings})
-            trials.append(Trial(name, family, settings, digest, cls.cost_rank))
+        trials += [_trial(shared, family, name, settings, cls.cost_rank) for name, settings in expanded]
     names = [t.name for t in trials]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(str(spec.source), None, "strategies", f"two trials are both named '{dup}'"))

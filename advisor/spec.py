@@ -102,13 +102,14 @@ class Target(Strict):
 
 @cache
 def strategies_model() -> type[BaseModel]:
-    """The `strategies:` section: one optional field per registered strategy family."""
+    """The `strategies:` section: one optional field per registered strategy family (null turns one off)."""
     from baselines import strategies
 
-    fields = {
-        name: (cls.Options | None, Field(None, description=(cls.__doc__ or "").strip().split("\n")[0]))
-        for name, cls in strategies.items()
-    }
+    def field(cls):
+        described = {"description": (cls.__doc__ or "").strip().split("\n")[0]}
+        return Field(default_factory=cls.Options, **described) if cls.on_by_default else Field(None, **described)
+
+    fields = {name: (cls.Options | None, field(cls)) for name, cls in strategies.items()}
     return create_model("Strategies", __base__=Strict, **fields)
 
 

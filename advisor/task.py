@@ -46,4 +46,19 @@ def check_task(path: str | Path) -> tuple[TaskSpecBase, Splits, list[Problem]]:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise SpecError(problems)
-    return spec, splits, problems
+    return spec, splits, problems + _corpus_warnings(spec)
+
+
+def _corpus_warnings(spec) -> list[Problem]:
+    """Skipped corpus files (empty, binary, not UTF-8, too large) and sampling, before anything runs."""
+    rag = getattr(spec.strategies, "rag", None)
+    if spec.knowledge is None or rag is None:
+        return []
+    from baselines.rag.corpus import load_corpus
+
+    path = spec.resolve(spec.knowledge.corpus)
+    try:
+        corpus = load_corpus(path, rag.max_documents, spec.seed)
+    except ValueError:
+        return []  # no usable document: the plan reports it as an error
+    return [Problem(str(path), None, "knowledge.corpus", w, "warning") for w in corpus.warnings]

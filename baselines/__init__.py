@@ -8,5 +8,6 @@ strategies: Registry[type[Strategy]] = Registry("strategy", entry_point_group="a
 from baselines import prompting  # noqa: E402,F401  (each module registers itself)
 from baselines import finetune  # noqa: E402,F401
 from baselines import rag  # noqa: E402,F401
+from baselines import finetune_rag  # noqa: E402,F401
 
 __all__ = ["Context", "Strategy", "strategies"]

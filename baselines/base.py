@@ -60,6 +60,8 @@ class Strategy(ABC):
     Options: ClassVar[type[BaseModel]]
     cost_rank: ClassVar[int] = 0
     """Relative cost, so the runner runs cheap families first."""
+    on_by_default: ClassVar[bool] = False
+    """Present in every spec unless set to null (a family whose trials follow from other families)."""
 
     def __init__(self, settings: dict[str, Any], ctx: Context):
         self.settings = settings
@@ -76,6 +78,7 @@ class Strategy(ABC):
     def predict(self, examples: list[Example]) -> list[Prediction]: ...
 
     def details(self) -> dict[str, Any]:
+        """Extra JSON for the record; a `compare_with: {role: trial name}` key adds paired comparisons."""
         return {}
 
     def extra_metrics(self, examples: list[Example], predictions: list[Prediction]) -> dict[str, Any]:

@@ -7,11 +7,10 @@ any sentence-transformers folder or hub id works too.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 
-from baselines.models import cache_dir, embedder_path
+from baselines.models import cache_dir, embedder_path, fingerprint
 
 _STORE_EVERY = 512
 """Texts encoded between writes to the cache."""
@@ -23,7 +22,8 @@ class Embedder:
         self.batch_size = batch_size
         self._model = None
         self._tokenizer = None
-        self._dir = cache_dir() / "embeddings" / hashlib.sha256(name.encode()).hexdigest()[:16]
+        # keyed by the model's files, not its name: a retrained embedder in the same folder starts a fresh cache
+        self._dir = cache_dir() / "embeddings" / hashlib.sha256(fingerprint(name).encode()).hexdigest()[:16]
 
     def _load(self):
         if self._model is None:

@@ -46,17 +46,33 @@ def embedder_path(name: str) -> str:
     return str(_package_dir(_PACKAGES[name]) / "model") if name == EMBEDDED_EMBEDDER else name
 
 
+_SAMPLE = 1 << 20
+"""Bytes read from each end of a file for its fingerprint."""
+
+
+def _file_identity(path: Path) -> str:
+    """Name, size and a hash of the first and last MiB: retrained weights keep their size, not their bytes."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        digest.update(fh.read(_SAMPLE))
+        if size > 2 * _SAMPLE:
+            fh.seek(-_SAMPLE, os.SEEK_END)
+            digest.update(fh.read(_SAMPLE))
+    return f"{path.name}:{size}:{digest.hexdigest()[:16]}"
+
+
 def fingerprint(name: str) -> str:
-    """A cheap identity of a model for content hashes: file names and sizes, never the weights' bytes."""
-    if name == EMBEDDED_MODEL:
-        try:
-            gguf = embedded_gguf()
-        except (RuntimeError, StopIteration):
-            return name
-        return f"{name}:{gguf.name}:{gguf.stat().st_size}"
-    path = Path(name)
+    """A cheap identity of a model (generator or embedder) for content hashes and caches: each file's
+    name, size and sampled bytes, never a read of whole weight files."""
+    try:
+        if name == EMBEDDED_MODEL:
+            return f"{name}:{_file_identity(embedded_gguf())}"
+        path = Path(embedder_path(name))
+    except (RuntimeError, StopIteration):  # embedded package missing: loading will say so
+        return name
     if path.is_dir():
-        parts = sorted(f"{p.name}:{p.stat().st_size}" for p in path.iterdir() if p.is_file())
+        parts = sorted(_file_identity(p) for p in path.iterdir() if p.is_file())
         return f"local:{hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]}"
     return f"hub:{name}"
 

@@ -15,7 +15,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 
 from advisor.spec import EMBEDDED_EMBEDDER
 from baselines.embedding import Embedder

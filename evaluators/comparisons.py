@@ -52,9 +52,12 @@ def minimum_detectable_effect(p: float, n: int) -> float:
     return (1.96 + 0.84) * math.sqrt(2 * p * (1 - p) / n)
 
 
-def compare_trials(metric: str, fn, outputs: dict[str, list[str]], refs: list[str], best: str, baseline: str | None, seed: int = 0) -> dict[str, dict]:
-    """For every trial: its comparison against the best trial and against the baseline (zero-shot)."""
-    pairs = [(name, other, role) for name in outputs for other, role in ((best, "vs_best"), (baseline, "vs_zero_shot"))
+def compare_trials(metric: str, fn, outputs: dict[str, list[str]], refs: list[str], best: str, baseline: str | None,
+                   seed: int = 0, also: dict[str, dict[str, str]] | None = None) -> dict[str, dict]:
+    """For every trial: its comparison against the best trial, against the baseline (zero-shot), and
+    against the trials in `also[trial]` ({role: other trial}, e.g. a combined arm against its parts)."""
+    wanted = {name: {"vs_best": best, "vs_zero_shot": baseline, **(also or {}).get(name, {})} for name in outputs}
+    pairs = [(name, other, role) for name, roles in wanted.items() for role, other in roles.items()
              if other is not None and other != name and other in outputs]
     rows = []
     for name, other, role in pairs:

@@ -1,7 +1,8 @@
 """Cost model: measured times and tokens priced with the spec's `pricing`.
 
 - one-time: the trial's setup time (training, index build, template selection) x the hourly price of
-  the hardware it ran on;
+  the hardware it ran on; setup another trial did for it counts too (`reused_setup_s`: the training
+  under a fine-tuning + retrieval trial);
 - serving per 1,000 queries: at per-token API prices when the spec gives them (prompt tokens include
   few-shot examples and retrieved context), otherwise 1,000 x the measured seconds per query x the
   hourly price;
@@ -31,7 +32,7 @@ def trial_cost(resources: dict, pricing, monthly_queries: int | None) -> Cost:
     on_gpu = resources.get("device") == "cuda"
     hourly = pricing.gpu_hour_usd if on_gpu else pricing.cpu_hour_usd
     hardware = "GPU" if on_gpu else "CPU"
-    one_time = resources.get("prepare_s", 0.0) / 3600 * hourly
+    one_time = (resources.get("prepare_s", 0.0) + resources.get("reused_setup_s", 0.0)) / 3600 * hourly
     prompt_1k = 1000 * resources.get("prompt_tokens_per_query", 0.0)
     n = max(resources.get("n_predictions", 0), 1)
     output_1k = 1000 * resources.get("output_tokens", 0) / n

@@ -40,6 +40,8 @@ class ReportContext:
     forgetting_skipped: list[str] = field(default_factory=list)
     curves: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     retrieval: list[dict[str, Any]] = field(default_factory=list)
+    arms: list[dict[str, Any]] = field(default_factory=list)
+    """Combined trials against each of their parts (details.compare_with)."""
     per_class: list[dict[str, Any]] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)
     """The best trial's wrong answers (input, target, output)."""
@@ -106,6 +108,15 @@ def _training(trials: list[dict]) -> list[dict]:
     return rows
 
 
+def _arms(trials: list[dict]) -> list[dict]:
+    rows = []
+    for t in trials:
+        for role, other in ((t.get("details") or {}).get("compare_with") or {}).items():
+            if comp := (t.get("comparisons") or {}).get(role):
+                rows.append({"trial": t["name"], "other": other, **comp})
+    return rows
+
+
 def _retrieval(trials: list[dict]) -> list[dict]:
     rows = []
     for t in trials:
@@ -115,8 +126,8 @@ def _retrieval(trials: list[dict]) -> list[dict]:
             r = t.get("resources") or {}
             rows.append({"trial": t["name"], **recall, "mrr": m.get("mrr"),
                          "index_recall": r.get("index_recall_vs_flat", r.get("index_recall_at_k")),
-                         "chunks": (t.get("details") or {}).get("num_chunks"),
-                         "build_s": r.get("index_build_s"), "query_p50_ms": r.get("query_p50_ms")})
+                         "chunks": ((t.get("details") or {}).get("chunking") or {}).get("chunks"),
+                         "build_s": r.get("index_build_s"), "query_p50_ms": r.get("query_ms_p50")})
     return rows
 
 
@@ -153,7 +164,7 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         task=results["task"], metric=metric, metric_display=metrics.get(metric).display_name, rows=rows, metric_names=names,
         warnings=results.get("warnings", []), environment=results.get("environment", {}), complete=results.get("complete", False),
         recommendation=rec or None, statistics=results.get("statistics") or {}, forgetting=forgetting, forgetting_skipped=skipped,
-        curves=_curves(results["trials"]), retrieval=_retrieval(results["trials"]),
+        curves=_curves(results["trials"]), retrieval=_retrieval(results["trials"]), arms=_arms(results["trials"]),
         per_class=_per_class(best_preds) if results["task"]["type"] == "classification" else [],
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=results["trials"],
         target_scale=results.get("target_scale"), training=_training(results["trials"]),

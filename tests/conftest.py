@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("ADVISOR_NO_PLUGINS", "1")
@@ -86,3 +89,54 @@ def registered(name: str, cls):
         strategies.unregister(name)
         strategies_model.cache_clear()
         task_spec_model.cache_clear()
+
+
+DIM = 64
+
+
+def fake_embed(texts: list[str]) -> np.ndarray:
+    """Deterministic bag of hashed words: texts sharing words are close, so retrieval is meaningful."""
+    out = np.zeros((len(texts), DIM), np.float32)
+    for i, text in enumerate(texts):
+        for word in re.findall(r"\w+", text.lower()):
+            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % DIM] += 1
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1, norms)
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch):
+    """The embedder replaced by `fake_embed` and whitespace tokens (no model, instant)."""
+    from baselines.embedding import Embedder
+    from baselines.rag.chunking import whitespace_tokens
+
+    monkeypatch.setattr(Embedder, "embed", lambda self, texts: fake_embed(texts))
+    monkeypatch.setattr(Embedder, "token_spans", lambda self, text: whitespace_tokens(text))
+
+
+HANDBOOK = {
+    "fares": "# Fares\n\nA single ticket costs 2.80 euros. The Day Rover costs 11.50 euros.\n\n"
+             "Children under 5 travel free. A Silver Card costs 24 euros per year.",
+    "pets": "# Pets\n\nDogs travel free on a lead. Cats must travel in a closed basket.\n\n"
+            "Assistance dogs may sit anywhere. Birds are not allowed on board.",
+    "timetable": "# Timetable\n\nThe first weekday train leaves Harrowgate at 05:42. The last train leaves at 23:10.\n\n"
+                 "On Sundays the first train leaves at 07:15.",
+}
+
+
+def qa_task(tmp_path, model, strategies: str) -> Path:
+    """A qa task over a 3-page handbook corpus (plus an empty file): 2 train, 4 test questions with gold docs."""
+    docs = tmp_path / "docs"
+    docs.mkdir(exist_ok=True)
+    for name, text in HANDBOOK.items():
+        (docs / f"{name}.md").write_text(text, encoding="utf-8")
+    (docs / "blank.txt").write_text("", encoding="utf-8")
+    rows = [("How much is the Day Rover?", "11.50 euros", "fares"), ("Can cats travel?", "in a closed basket", "pets"),
+            ("When is the first weekday train?", "05:42", "timetable"), ("Do dogs pay?", "free", "pets")]
+    write_jsonl(tmp_path / "train.jsonl", [{"question": q, "answer": a, "doc": d} for q, a, d in rows[:2]])
+    write_jsonl(tmp_path / "test.jsonl", [{"question": q, "answer": a, "doc": d} for q, a, d in rows])
+    task = tmp_path / "task.yaml"
+    task.write_text(f"name: rag-tiny\nmodel: {model}\ntask: {{type: qa}}\n"
+                    "data: {train: train.jsonl, test: test.jsonl, input: question, target: answer}\n"
+                    f"knowledge: {{corpus: docs}}\nstrategies:\n  {strategies}\n", encoding="utf-8")
+    return task

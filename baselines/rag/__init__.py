@@ -20,6 +20,7 @@ from advisor.results import Example, Prediction
 from advisor.spec import EMBEDDED_EMBEDDER, Strict
 from baselines import strategies
 from baselines.base import Strategy
+from baselines.models import fingerprint
 from baselines.rag.chunking import Chunk, ChunkParams, chunkers
 from baselines.rag.corpus import load_corpus
 from baselines.rag.index import IndexParams, indexes
@@ -123,7 +124,7 @@ class Rag(Strategy):
         # an empty corpus is a plan error, seen by `advisor validate`
         corpus = load_corpus(corpus_path(spec), options.max_documents, spec.seed)
         common = {
-            "corpus_sha256": corpus.fingerprint, "embedder": options.embedder, "k": options.k,
+            "corpus_sha256": corpus.fingerprint, "embedder": options.embedder, "embedder_files": fingerprint(options.embedder), "k": options.k,
             "context_tokens": options.context_tokens, "template": resolve_template(options.template, spec),
             "gold_field": options.gold_field, "max_new_tokens": options.max_new_tokens, "batch_size": options.batch_size,
             "max_documents": options.max_documents,

@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 
-import numpy as np
 import pytest
 
 from advisor.yaml_errors import SpecError
-from baselines.embedding import Embedder
 from baselines.rag.chunking import ChunkParams, Tools, chunkers, sentence_spans, whitespace_tokens
 from baselines.rag.corpus import Document, load_corpus
 from baselines.rag.index import IndexParams, build, index_bytes, indexes, recall_against, round_trip, search
-from conftest import write_jsonl
-
-DIM = 64
-
-
-def fake_embed(texts: list[str]) -> np.ndarray:
-    """Deterministic bag of hashed words: texts sharing words are close, so retrieval is meaningful."""
-    out = np.zeros((len(texts), DIM), np.float32)
-    for i, text in enumerate(texts):
-        for word in re.findall(r"\w+", text.lower()):
-            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % DIM] += 1
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms == 0, 1, norms)
-
-
-@pytest.fixture
-def fake_embedder(monkeypatch):
-    monkeypatch.setattr(Embedder, "embed", lambda self, texts: fake_embed(texts))
-    monkeypatch.setattr(Embedder, "token_spans", lambda self, text: whitespace_tokens(text))
-
+from conftest import HANDBOOK, fake_embed, qa_task, write_jsonl
 
 TOOLS = Tools(whitespace_tokens, fake_embed)
-HANDBOOK = {
-    "fares": "# Fares\n\nA single ticket costs 2.80 euros. The Day Rover costs 11.50 euros.\n\n"
-             "Children under 5 travel free. A Silver Card costs 24 euros per year.",
-    "pets": "# Pets\n\nDogs travel free on a lead. Cats must travel in a closed basket.\n\n"
-            "Assistance dogs may sit anywhere. Birds are not allowed on board.",
-    "timetable": "# Timetable\n\nThe first weekday train leaves Harrowgate at 05:42. The last train leaves at 23:10.\n\n"
-                 "On Sundays the first train leaves at 07:15.",
-}
 LONG = Document("long", "\n\n".join(
     f"Paragraph {p} starts here. " + " ".join(f"Sentence {p}.{s} has a few words in it." for s in range(6))
     for p in range(5)))
@@ -145,28 +115,11 @@ def test_empty_corpus_is_an_error(tmp_path):
         load_corpus(tmp_path)
 
 
-def _qa_task(tmp_path, model, strategies: str):
-    docs = tmp_path / "docs"
-    docs.mkdir(exist_ok=True)
-    for name, text in HANDBOOK.items():
-        (docs / f"{name}.md").write_text(text, encoding="utf-8")
-    (docs / "blank.txt").write_text("", encoding="utf-8")
-    rows = [("How much is the Day Rover?", "11.50 euros", "fares"), ("Can cats travel?", "in a closed basket", "pets"),
-            ("When is the first weekday train?", "05:42", "timetable"), ("Do dogs pay?", "free", "pets")]
-    write_jsonl(tmp_path / "train.jsonl", [{"question": q, "answer": a, "doc": d} for q, a, d in rows[:2]])
-    write_jsonl(tmp_path / "test.jsonl", [{"question": q, "answer": a, "doc": d} for q, a, d in rows])
-    task = tmp_path / "task.yaml"
-    task.write_text(f"name: rag-tiny\nmodel: {model}\ntask: {{type: qa}}\n"
-                    "data: {train: train.jsonl, test: test.jsonl, input: question, target: answer}\n"
-                    f"knowledge: {{corpus: docs}}\nstrategies:\n  {strategies}\n", encoding="utf-8")
-    return task
-
-
 def test_plan_sweeps_only_knobs_that_apply(tmp_path, fake_embedder):
     from advisor.plan import make_plan
     from advisor.task import check_task
 
-    task = _qa_task(tmp_path, "smollm2-135m-instruct",
+    task = qa_task(tmp_path, "smollm2-135m-instruct",
                     "rag: {chunking: [fixed, sentence, recursive], chunk_size: [32, 64], chunk_overlap: 8, index: [flat, hnsw]}")
     spec, splits, _ = check_task(task)
     trials = make_plan(spec, splits)
@@ -183,7 +136,7 @@ def test_empty_corpus_and_unknown_names_are_spec_errors(tmp_path):
     from advisor.plan import make_plan
     from advisor.task import check_task
 
-    task = _qa_task(tmp_path, "smollm2-135m-instruct", "rag: {index: [hnws]}")
+    task = qa_task(tmp_path, "smollm2-135m-instruct", "rag: {index: [hnws]}")
     with pytest.raises(SpecError, match="Did you mean 'hnsw'"):
         check_task(task)
     task.write_text(task.read_text().replace("[hnws]", "[flat]"))
@@ -197,7 +150,7 @@ def test_empty_corpus_and_unknown_names_are_spec_errors(tmp_path):
 def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder):
     from advisor.runner import compare
 
-    task = _qa_task(tmp_path, tiny_model_dir,
+    task = qa_task(tmp_path, tiny_model_dir,
                     "rag: {chunking: [sentence, fixed], chunk_size: [8], chunk_overlap: 2, index: [flat, hnsw], k: 2, "
                     "context_tokens: 40, max_new_tokens: 4}")
     out = compare(task, out=tmp_path / "run", isolate=False)
@@ -230,3 +183,27 @@ def test_a_corpus_over_the_limit_is_sampled_with_a_warning(tmp_path):
     assert len(corpus.documents) == 4
     assert any("10 documents is more than max_documents=4" in w for w in corpus.warnings)
     assert [d.id for d in load_corpus(tmp_path / "docs", max_documents=4, seed=0).documents] == [d.id for d in corpus.documents]
+
+
+def test_model_fingerprint_sees_new_weights_of_the_same_size(tmp_path):
+    from baselines.embedding import Embedder
+    from baselines.models import fingerprint
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * 3_000_000)
+    before, cache = fingerprint(str(tmp_path)), Embedder(str(tmp_path))._dir
+    weights.write_bytes(b"a" * 2_999_999 + b"b")  # retrained: same size, other bytes
+    assert fingerprint(str(tmp_path)) != before
+    assert Embedder(str(tmp_path))._dir != cache  # its embedding cache starts afresh
+
+
+def test_validate_shows_skipped_corpus_files_and_strict_refuses_them(tmp_path, fake_embedder):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    task = qa_task(tmp_path, "smollm2-135m-instruct", "rag: {index: [flat]}")
+    ok = CliRunner().invoke(cli, ["validate", str(task)])
+    assert ok.exit_code == 0, ok.output
+    assert "knowledge.corpus" in ok.output and "blank.txt: empty file, skipped" in ok.output
+    assert CliRunner().invoke(cli, ["validate", "--strict", str(task)]).exit_code == 2

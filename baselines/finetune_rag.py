@@ -1,0 +1,103 @@
+"""Fine-tuning plus retrieval: a fine-tuned model answering with retrieved context (Ovadia et al., 2023).
+
+When a spec has both `rag` and a fine-tuning family, this family adds one trial per fine-tuned trial
+(on top of the first RAG combination, or the ones named in `finetune_rag.rag`): RAG's chunking,
+index and prompt, answered by the fine-tuned weights. So the report can set the combination against
+each arm alone on the same test items.
+
+Training is not repeated: the trial opens the fine-tuned trial's own checkpoint folder (same settings,
+same content hash), where a finished training reloads in seconds; if that trial was interrupted, this
+one finishes the training there, for both. Its one-time cost still counts the training
+(`reused_setup_s`). As in Ovadia et al., the model was trained without retrieved context in its
+prompts; training with context (RAFT-style) would be another arm and is not run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pydantic import Field
+
+from advisor.registry import did_you_mean
+from advisor.results import Example, Prediction
+from advisor.spec import Strict
+from baselines import strategies
+from baselines.base import Strategy
+from baselines.finetune.methods import FineTune
+from baselines.rag import Rag
+
+
+class FinetuneRagOptions(Strict):
+    rag: list[str] | None = Field(None, description="RAG trials to put on top of each fine-tuned model, by name "
+                                                    "(e.g. rag/sentence/flat); default: the first one.")
+    finetune: list[str] | None = Field(None, description="Fine-tuned trials to combine, by name (e.g. lora-r16); default: all.")
+
+
+def _chosen(trials: list[tuple[str, Any]], names: list[str] | None, what: str) -> list[tuple[str, Any]]:
+    known = [name for name, _ in trials]
+    for name in names or []:
+        if name not in known:
+            raise ValueError(f"finetune_rag: no {what} trial named '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}")
+    return [t for t in trials if t[0] in names] if names else trials
+
+
+@strategies.register("finetune_rag")
+class FinetuneRag(Strategy):
+    """Retrieval on top of each fine-tuned model; on whenever rag and a fine-tuning family are both set (null turns it off)."""
+
+    Options = FinetuneRagOptions
+    cost_rank = 7
+    on_by_default = True
+
+    @classmethod
+    def expand(cls, options: FinetuneRagOptions, spec) -> list[tuple[str, dict[str, Any]]]:
+        tuned = [(name, {"family": family, "name": name, "settings": settings})
+                 for family, strategy in strategies.items()
+                 if issubclass(strategy, FineTune) and (opts := getattr(spec.strategies, family)) is not None
+                 for name, settings in strategy.expand(opts, spec)]
+        if spec.strategies.rag is None or not tuned:
+            if "finetune_rag" in spec.strategies.model_fields_set:
+                raise ValueError("finetune_rag needs 'rag' and a fine-tuning family (lora, qlora, ia3 or full) in strategies")
+            return []
+        rags = [(name, {"name": name, "settings": settings}) for name, settings in Rag.expand(spec.strategies.rag, spec)]
+        rags = _chosen(rags, options.rag, "rag") if options.rag else rags[:1]
+        return [(f"{ft_name}+{rag_name}", {"finetune": ft, "rag": rag})
+                for ft_name, ft in _chosen(tuned, options.finetune, "fine-tuned") for rag_name, rag in rags]
+
+    def prepare(self) -> None:
+        from advisor.plan import make_trial
+
+        ft, ctx = self.settings["finetune"], self.ctx
+        self.source = make_trial(ctx.spec, ctx.splits, ft["family"], ft["name"], ft["settings"])
+        self.tuned: FineTune = strategies.get(ft["family"])(ft["settings"], replace(ctx, trial_dir=ctx.trial_dir.parent / self.source.id))
+        self.tuned.prepare()
+        self.tuned.lm.model.eval()
+        rag_ctx = replace(ctx)
+        rag_ctx.lm = self.tuned.lm  # the cached model slot: retrieval answers with the fine-tuned weights
+        self.rag = Rag(self.settings["rag"]["settings"], rag_ctx)
+        self.rag.prepare()
+
+    def predict(self, examples: list[Example]) -> list[Prediction]:
+        return self.rag.predict(examples)
+
+    def extra_metrics(self, examples: list[Example], predictions: list[Prediction]) -> dict[str, Any]:
+        return self.rag.extra_metrics(examples, predictions)
+
+    def adapted_model(self):
+        return self.tuned.adapted_model()
+
+    def resources(self) -> dict[str, Any]:
+        state, tuned = self.tuned.state, self.tuned.resources()
+        reused = bool(state.get("reused_finished_training"))
+        return {**self.rag.resources(), "training_from": self.source.name,
+                "reused_setup_s": round(state["train_s"], 2) if reused else 0.0,
+                **{k: tuned[k] for k in ("weights_mb", "adapter_mb", "train_s", "device", "optimizer")}}
+
+    def details(self) -> dict[str, Any]:
+        rag, tuned = self.rag.details(), self.tuned.details()
+        reused = self.tuned.state.get("reused_finished_training")
+        how = f"training reused from {self.source.name}" if reused else f"trained here (no finished {self.source.name} training was found)"
+        return {**rag, "summary": f"{self.settings['rag']['name']} answered by the {self.source.name} weights ({how}); {rag['summary']}",
+                "warnings": tuned["warnings"], "finetune": {k: v for k, v in tuned.items() if k not in ("curves", "warnings")},
+                "compare_with": {"vs_finetune_alone": self.source.name, "vs_rag_alone": self.settings["rag"]["name"]}}
