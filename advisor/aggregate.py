@@ -47,7 +47,7 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     best = max(ok, key=lambda t: t["metrics"][metric])["name"]
     zero_shot = "zero-shot" if "zero-shot" in same_items else None
     also = {t["name"]: t["details"]["compare_with"] for t in ok if (t.get("details") or {}).get("compare_with")}
-    comparisons = compare_trials(metric, metrics.get(metric).fn, same_items, refs, best, zero_shot, seed=spec.seed, also=also)
+    comparisons = compare_trials(metrics.get(metric), same_items, refs, best, zero_shot, seed=spec.seed, also=also)
     for t in ok:
         t["comparisons"] = comparisons.get(t["name"], {})
     best_score = next(t for t in ok if t["name"] == best)["metrics"][metric]

@@ -113,9 +113,23 @@ def _forgetting(spec, strategy, store: RunDir, resources: dict) -> dict:
     return record
 
 
+def _quiet_libraries() -> None:
+    """Library progress bars would garble the runner's own; bitsandbytes' CPU backend logs a warning about
+    an optional kernels package on every import, which is harmless (its own CPU kernels are used); peft
+    calls a transformers method that transformers 5 marks deprecated."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
 def _worker(trial: Trial, spec_path: str, out: str, messages) -> None:
     """Entry point of a trial's worker process; reports progress through `messages`."""
-    os.environ.setdefault("TQDM_DISABLE", "1")  # library bars would garble the runner's own
+    _quiet_libraries()
     try:
         spec, splits, _ = check_task(spec_path)
         execute_trial(trial, spec, splits, RunDir(Path(out)),
@@ -289,6 +303,7 @@ def _run_trials(trials: list[Trial], spec, splits: Splits, store: RunDir, isolat
 def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = False, console: Console | None = None) -> Path:
     """Run every trial of a task (resuming what is stored) and write results.json and the reports."""
     console = console or Console(stderr=True)
+    _quiet_libraries()
     spec, splits, warnings = check_task(path)
     trials = make_plan(spec, splits)
     store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))

@@ -42,6 +42,12 @@ class Embedder:
         encoded = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [tuple(span) for span in encoded["offset_mapping"]]
 
+    @property
+    def text_budget(self) -> int:
+        """Tokens of text the model reads (its window less special tokens); the rest of a longer text is cut."""
+        model = self._load()
+        return model.max_seq_length - model.tokenizer.num_special_tokens_to_add()
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text; cached rows are read, new ones computed and stored."""
         keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]

@@ -99,5 +99,5 @@ class FinetuneRag(Strategy):
         reused = self.tuned.state.get("reused_finished_training")
         how = f"training reused from {self.source.name}" if reused else f"trained here (no finished {self.source.name} training was found)"
         return {**rag, "summary": f"{self.settings['rag']['name']} answered by the {self.source.name} weights ({how}); {rag['summary']}",
-                "warnings": tuned["warnings"], "finetune": {k: v for k, v in tuned.items() if k not in ("curves", "warnings")},
+                "warnings": rag["warnings"] + tuned["warnings"], "finetune": {k: v for k, v in tuned.items() if k not in ("curves", "warnings")},
                 "compare_with": {"vs_finetune_alone": self.source.name, "vs_rag_alone": self.settings["rag"]["name"]}}

@@ -13,21 +13,24 @@ import math
 
 import numpy as np
 
-from evaluators.statistics import mcnemar_p
+from evaluators.base import Metric
+from evaluators.statistics import item_scores, mcnemar_p, resamples
 
 BINARY = {"accuracy", "exact_match"}
 ALPHA = 0.05
 
 
-def paired_bootstrap(fn, preds_a: list[str], preds_b: list[str], refs: list[str], samples: int = 1000, seed: int = 0):
+def paired_bootstrap(metric: Metric, preds_a: list[str], preds_b: list[str], refs: list[str], samples: int = 1000, seed: int = 0):
     """(CI of metric(a) - metric(b), two-sided bootstrap p) resampling the same items for both."""
-    rng = np.random.default_rng(seed)
-    n = len(refs)
-    diffs = np.empty(samples)
-    for i in range(samples):
-        idx = rng.integers(0, n, n)
-        r = [refs[j] for j in idx]
-        diffs[i] = fn([preds_a[j] for j in idx], r) - fn([preds_b[j] for j in idx], r)
+    draws = resamples(len(refs), samples, seed)
+    if metric.per_item is not None:
+        diffs = (item_scores(metric.per_item, preds_a, refs) - item_scores(metric.per_item, preds_b, refs))[draws].mean(axis=1)
+    else:
+        def delta(idx) -> float:
+            r = [refs[j] for j in idx]
+            return metric.fn([preds_a[j] for j in idx], r) - metric.fn([preds_b[j] for j in idx], r)
+
+        diffs = np.array([delta(idx) for idx in draws])
     lo, hi = np.quantile(diffs, [0.025, 0.975])
     p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))
     return (float(lo), float(hi)), float(p)
@@ -52,7 +55,7 @@ def minimum_detectable_effect(p: float, n: int) -> float:
     return (1.96 + 0.84) * math.sqrt(2 * p * (1 - p) / n)
 
 
-def compare_trials(metric: str, fn, outputs: dict[str, list[str]], refs: list[str], best: str, baseline: str | None,
+def compare_trials(metric: Metric, outputs: dict[str, list[str]], refs: list[str], best: str, baseline: str | None,
                    seed: int = 0, also: dict[str, dict[str, str]] | None = None) -> dict[str, dict]:
     """For every trial: its comparison against the best trial, against the baseline (zero-shot), and
     against the trials in `also[trial]` ({role: other trial}, e.g. a combined arm against its parts)."""
@@ -62,13 +65,13 @@ def compare_trials(metric: str, fn, outputs: dict[str, list[str]], refs: list[st
     rows = []
     for name, other, role in pairs:
         a, b = outputs[name], outputs[other]
-        ci, p_boot = paired_bootstrap(fn, a, b, refs, seed=seed)
-        if metric in BINARY:
-            p = mcnemar_p([int(fn([x], [r]) == 1) for x, r in zip(a, refs)], [int(fn([y], [r]) == 1) for y, r in zip(b, refs)])
+        ci, p_boot = paired_bootstrap(metric, a, b, refs, seed=seed)
+        if metric.name in BINARY:
+            p = mcnemar_p(list(item_scores(metric.per_item, a, refs) == 1), list(item_scores(metric.per_item, b, refs) == 1))
             test = "McNemar exact"
         else:
             p, test = p_boot, "paired bootstrap"
-        rows.append({"trial": name, "role": role, "other": other, "delta": fn(a, refs) - fn(b, refs), "delta_ci95": list(ci),
+        rows.append({"trial": name, "role": role, "other": other, "delta": metric.fn(a, refs) - metric.fn(b, refs), "delta_ci95": list(ci),
                      "p": p, "test": test})
     for row, adj in zip(rows, holm([r["p"] for r in rows])):
         row["p_holm"] = adj

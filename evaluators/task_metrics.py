@@ -9,9 +9,9 @@ from collections import Counter
 from evaluators.base import metrics
 
 
-@metrics.add("accuracy", "Accuracy", ("classification", "qa", "generation"))
-def accuracy(preds: list[str], refs: list[str]) -> float:
-    return sum(p == r for p, r in zip(preds, refs)) / len(refs) if refs else 0.0
+@metrics.add_mean("accuracy", "Accuracy", ("classification", "qa", "generation"))
+def accuracy(pred: str, ref: str) -> float:
+    return float(pred == ref)
 
 
 @metrics.add("macro_f1", "Macro-F1", ("classification",))
@@ -42,12 +42,14 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
-@metrics.add("exact_match", "Exact match", ("qa", "generation"))
-def exact_match(preds: list[str], refs: list[str]) -> float:
-    return sum(normalize_answer(p) == normalize_answer(r) for p, r in zip(preds, refs)) / len(refs) if refs else 0.0
+@metrics.add_mean("exact_match", "Exact match", ("qa", "generation"))
+def exact_match(pred: str, ref: str) -> float:
+    return float(normalize_answer(pred) == normalize_answer(ref))
 
 
-def _token_f1(pred: str, ref: str) -> float:
+@metrics.add_mean("token_f1", "Token F1", ("qa", "generation"))
+def token_f1(pred: str, ref: str) -> float:
+    """SQuAD token F1 of one answer."""
     p, r = normalize_answer(pred).split(), normalize_answer(ref).split()
     if not p or not r:
         return float(p == r)
@@ -56,8 +58,3 @@ def _token_f1(pred: str, ref: str) -> float:
         return 0.0
     precision, recall = common / len(p), common / len(r)
     return 2 * precision * recall / (precision + recall)
-
-
-@metrics.add("token_f1", "Token F1", ("qa", "generation"))
-def token_f1(preds: list[str], refs: list[str]) -> float:
-    return sum(_token_f1(p, r) for p, r in zip(preds, refs)) / len(refs) if refs else 0.0

@@ -112,6 +112,7 @@ def fake_embedder(monkeypatch):
 
     monkeypatch.setattr(Embedder, "embed", lambda self, texts: fake_embed(texts))
     monkeypatch.setattr(Embedder, "token_spans", lambda self, text: whitespace_tokens(text))
+    monkeypatch.setattr(Embedder, "text_budget", 10_000)
 
 
 HANDBOOK = {

@@ -32,6 +32,22 @@ def test_bootstrap_ci_brackets_the_value_and_shrinks_with_more_data():
     assert large[1] - large[0] < small[1] - small[0]
 
 
+@pytest.mark.parametrize("name", ["accuracy", "exact_match", "token_f1"])
+def test_item_score_bootstrap_equals_recomputing_the_metric(name):
+    """The vectorised path (resampling per-item scores) is the same statistic as recomputing `fn` per draw."""
+    from dataclasses import replace
+
+    from evaluators.comparisons import paired_bootstrap
+
+    metric = metrics.get(name)
+    a, b = ["red car", "the bus", "a train", "blue"] * 6, ["red", "bus", "the plane", "blue sky"] * 6
+    refs = ["red car", "bus", "train", "blue"] * 6
+    fast = bootstrap_ci(metric.fn, a, refs, seed=1, per_item=metric.per_item)
+    assert fast == pytest.approx(bootstrap_ci(metric.fn, a, refs, seed=1))
+    slow = replace(metric, per_item=None)
+    assert paired_bootstrap(metric, a, b, refs, seed=1)[0] == pytest.approx(paired_bootstrap(slow, a, b, refs, seed=1)[0])
+
+
 def test_score_all_is_reproducible_for_a_seed():
     preds, refs = ["a", "b", "c", "a"] * 5, ["a", "b", "b", "c"] * 5
     assert score_all(["accuracy", "macro_f1"], preds, refs, seed=3) == score_all(["accuracy", "macro_f1"], preds, refs, seed=3)

@@ -154,6 +154,11 @@ class Rag(Strategy):
         self.chunks: list[Chunk] = chunker.split_all(self.corpus.documents)
         if not self.chunks:
             raise ValueError(f"chunker '{s['chunker']}' produced no chunks from {self.corpus.path}")
+        self.chunk_tokens = [len(self.embedder.token_spans(c.text)) for c in self.chunks]
+        budget = self.embedder.text_budget
+        over = sum(n > budget for n in self.chunk_tokens)
+        self.warnings = [f"{over} of {len(self.chunks)} chunks are longer than the embedder reads ({budget} tokens): "
+                         "only their beginning is embedded, so retrieval cannot match the rest; use a smaller chunk_size"] if over else []
         self.ctx.progress(1, 3, f"embedding {len(self.chunks)} chunks")
         began = time.perf_counter()
         vectors = self.embedder.embed([c.text for c in self.chunks])
@@ -251,8 +256,7 @@ class Rag(Strategy):
         import faiss
 
         s = self.settings
-        lengths = [len(c.text) for c in self.chunks]
-        tokens = [len(self.embedder.token_spans(c.text)) for c in self.chunks]
+        lengths, tokens = [len(c.text) for c in self.chunks], self.chunk_tokens
         knobs = ", ".join(f"{k}={v}" for k, v in self.built.params.items() if k != "nlist_rule")
         return {
             "summary": f"{len(self.chunks)} chunks of ~{np.mean(tokens):.0f} tokens; {s['index']}"
@@ -260,6 +264,7 @@ class Rag(Strategy):
                        + (f"; retrieval recall@{s['k']} {self.retrieval['recall_at_k']:.2f}, MRR {self.retrieval['mrr']:.2f}"
                           if self.retrieval else "")
                        + (f"; {len(self.corpus.warnings)} corpus warning(s), see details" if self.corpus.warnings else ""),
+            "warnings": self.warnings,
             "corpus": {"path": str(self.corpus.path), "documents": len(self.corpus.documents),
                        "sha256": s["corpus_sha256"], "warnings": self.corpus.warnings},
             "chunking": {"chunker": s["chunker"], "params": s["chunk_params"], "chunks": len(self.chunks),

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from advisor.yaml_errors import SpecError
+from baselines.embedding import Embedder
 from baselines.rag.chunking import ChunkParams, Tools, chunkers, sentence_spans, whitespace_tokens
 from baselines.rag.corpus import Document, load_corpus
 from baselines.rag.index import IndexParams, build, index_bytes, indexes, recall_against, round_trip, search
@@ -147,8 +148,10 @@ def test_empty_corpus_and_unknown_names_are_spec_errors(tmp_path):
         make_plan(spec, splits)
 
 
-def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder):
+def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder, monkeypatch):
     from advisor.runner import compare
+
+    monkeypatch.setattr(Embedder, "text_budget", 7)  # the fixed 8-token chunks overflow it, short sentence groups do not
 
     task = qa_task(tmp_path, tiny_model_dir,
                     "rag: {chunking: [sentence, fixed], chunk_size: [8], chunk_overlap: 2, index: [flat, hnsw], k: 2, "
@@ -171,6 +174,7 @@ def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder):
     sentence, fixed = trials["rag/sentence/flat"]["details"]["chunking"], trials["rag/fixed-8/flat"]["details"]["chunking"]
     assert sentence["boundaries_sha"] != fixed["boundaries_sha"] and sentence["chunks"] != fixed["chunks"]
     assert "chunks of" in (out / "report.md").read_text()
+    assert any("longer than the embedder reads (7 tokens)" in w for w in trials["rag/fixed-8/flat"]["details"]["warnings"])
 
 
 def test_a_corpus_over_the_limit_is_sampled_with_a_warning(tmp_path):
