@@ -166,7 +166,9 @@ def _what_would_change(pick: dict, ok: list[dict], metric: str, statistics: dict
     if mde:
         out.append(Sentence(f"This test set ({statistics['n_test']} items) detects differences of about {100 * mde:.0f} points or more; "
                             "smaller real gaps need a larger test set.", {"statistics.minimum_detectable_effect": mde}))
-    trained = [t for t in ok if (t.get("forgetting") or {}).get("applies") or t["strategy"] in TRAINED]
+    # only trained trials still in the running: retraining or break-even of a clearly worse trial changes nothing
+    trained = [t for t in ok if ((t.get("forgetting") or {}).get("applies") or t["strategy"] in TRAINED)
+               and (t.get("comparisons") or {}).get("vs_best", {}).get("verdict") != "worse"]
     retrains = RETRAINS_PER_YEAR.get(c.knowledge_changes or "never", 0)
     for t in trained:
         cost = t.get("cost") or {}

@@ -74,8 +74,10 @@ def scatter_svg(points: list[tuple[str, float, float]], x_label: str, y_label: s
         parts.append(f'<polyline points="{path}" class="front"/>')
     for i, (name, cost, quality) in enumerate(points):
         cls = "dot on-front" if any(f[0] == name for f in front) else "dot"
+        right_half = x(cost) > (left + width) / 2  # labels there run leftwards, so they stay inside the chart
         parts.append(f'<circle cx="{x(cost):.1f}" cy="{y(quality):.1f}" r="5" class="{cls}"/>'
-                     f'<text x="{x(cost) + 8:.1f}" y="{y(quality) - 6:.1f}" class="label">{escape(name)}</text>')
+                     f'<text x="{x(cost) + (-8 if right_half else 8):.1f}" y="{y(quality) - 6:.1f}" '
+                     f'text-anchor="{"end" if right_half else "start"}" class="label">{escape(name)}</text>')
     parts.append(f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle" class="axis">{escape(x_label)}</text>'
                  f'<text x="14" y="{(height - bottom) / 2:.0f}" transform="rotate(-90 14 {(height - bottom) / 2:.0f})" '
                  f'text-anchor="middle" class="axis">{escape(y_label)}</text></svg>')

@@ -89,3 +89,14 @@ def test_every_rationale_sentence_cites_the_numbers_it_quotes():
 def test_no_eligible_trial_recommends_nothing():
     rec = recommend([trial("zero-shot", "prompting", 0.1, status="failed")], spec(), STATS)
     assert rec.pick is None and rec.confidence == "none"
+
+
+def test_a_clearly_worse_fine_tune_gets_no_retraining_or_break_even_sentence():
+    rag = trial("rag", "rag", 0.70, vs_zero=("better", 0.3))
+    worse = {**LORA, "metrics": {"accuracy": 0.42, "accuracy_ci95": [0.37, 0.47]},
+             "cost": {**LORA["cost"], "break_even_queries": 80.0, "break_even_queries_vs": "rag"}}
+    worse["comparisons"] = {"vs_best": {"other": "rag", "verdict": "worse", "delta": -0.28, "delta_ci95": [-0.35, -0.2],
+                                        "p_holm": 0.001, "test": "McNemar exact"}}
+    rec = recommend([ZS, rag, worse], spec(knowledge_changes="weekly"), STATS)
+    assert rec.pick == "rag"
+    assert not [s.text for s in rec.what_would_change if "lora" in s.text]
