@@ -6,11 +6,15 @@ Rules, in order (the test table in tests/test_recommend.py has a case for each):
       cost > budget_usd, monthly cost > monthly_budget_usd, forgetting worse than max_forgetting.
   R3  the leader is the eligible trial with the best headline metric.
   R4  trials whose paired comparison with the leader is not significant (Holm-adjusted) or whose
-      difference CI contains 0 are "tied" with it; among tied trials the simplest family wins
-      (prompting < rag < adapters < full fine-tuning), then the cheapest per query, and the
-      rationale says so.
-  R5  when knowledge changes weekly or daily, a retrieval trial tied with a fine-tuned one is
-      preferred: fine-tuning would have to be redone at that rate.
+      difference CI contains 0 are "not separable" from it (listed, never hidden). Not separable is
+      not the same as equivalent: on a small test set everything is inseparable, and picking the
+      simplest of those would favour zero-shot whatever was measured. So a simpler trial replaces
+      the leader only when it is shown equivalent: the paired 95% CI of its difference with the
+      leader stays within `constraints.equivalence_points`. Among equivalent trials the simplest
+      family wins (prompting < rag < adapters < full fine-tuning < fine-tuning + rag), then the
+      cheapest per query, and the rationale says so.
+  R5  when knowledge changes weekly or daily, a retrieval trial not separable from a fine-tuned pick
+      is preferred: fine-tuning would have to be redone at that rate.
   R6  confidence: high when the pick beats zero-shot and every other family significantly; low when
       the test set is small (< 30 items) or nothing differs significantly; medium otherwise.
 """
@@ -79,6 +83,14 @@ def _tied(trial: dict, leader: dict) -> bool:
     return vs["verdict"] == "insufficient evidence" or lo <= 0 <= hi
 
 
+def _equivalent(trial: dict, leader: dict, margin_points: float) -> bool:
+    """Shown to be at most `margin_points` worse than the leader (paired 95% CI)."""
+    if trial is leader:
+        return True
+    vs = (trial.get("comparisons") or {}).get("vs_best")
+    return bool(vs) and vs.get("other") == leader["name"] and 100 * vs["delta_ci95"][0] >= -margin_points
+
+
 def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"={p:.3g}"
 
@@ -102,7 +114,7 @@ def recommend(trials: list[dict], spec, statistics: dict) -> Recommendation:
     leader = ranking[0]  # R3
     tied = [t for t in ranking if _tied(t, leader)]  # R4
     simplest = lambda t: (_family_rank(t), (t.get("cost") or {}).get("per_1k_queries_usd", 0))  # noqa: E731
-    pick = min(tied, key=simplest)
+    pick = min((t for t in tied if _equivalent(t, leader, c.equivalence_points)), key=simplest)
     if c.knowledge_changes in ("weekly", "daily") and pick["strategy"] not in ("prompting", "rag"):  # R5
         pick = next((t for t in tied if t["strategy"] == "rag"), pick)
     rationale = _rationale(pick, leader, tied, metric, statistics, c)
@@ -122,13 +134,30 @@ def _rationale(pick: dict, leader: dict, tied: list[dict], metric: str, statisti
             f"{100 * vs['delta']:+.1f} points over zero-shot [CI {100 * vs['delta_ci95'][0]:+.1f} to {100 * vs['delta_ci95'][1]:+.1f}], "
             f"{vs['verdict']} ({vs['test']}, Holm-adjusted p{_p(vs['p_holm'])}).",
             {f"{name}.comparisons.vs_zero_shot.delta": vs["delta"], f"{name}.comparisons.vs_zero_shot.p_holm": vs["p_holm"]}))
+    vs_best = (pick.get("comparisons") or {}).get("vs_best") or {}
     if pick is not leader:
         relation = "scored the same" if leader["metrics"][metric] == m[metric] else "scored higher"
-        out.append(Sentence(
-            f"{leader['name']} {relation} ({_pct(leader['metrics'][metric])}) but the difference is not significant on this "
-            f"test set, so the simpler and cheaper {name} is preferred.",
-            {f"{leader['name']}.metrics.{metric}": leader["metrics"][metric],
-             f"{name}.comparisons.vs_best.verdict": (pick.get("comparisons") or {}).get("vs_best", {}).get("verdict")}))
+        evidence = {f"{leader['name']}.metrics.{metric}": leader["metrics"][metric], f"{name}.comparisons.vs_best.delta_ci95": vs_best.get("delta_ci95")}
+        if _equivalent(pick, leader, c.equivalence_points):
+            why = (f"{name} is at most {c.equivalence_points:g} points worse (paired 95% CI {100 * vs_best['delta_ci95'][0]:+.1f} "
+                   f"to {100 * vs_best['delta_ci95'][1]:+.1f}), so the simpler and cheaper {name} is preferred.")
+        else:
+            why = (f"{name} is not separable from it on this test set and knowledge changes {c.knowledge_changes}: "
+                   "retrieval is updated by re-indexing, fine-tuning by retraining, so retrieval is preferred.")
+        out.append(Sentence(f"{leader['name']} {relation} ({_pct(leader['metrics'][metric])}); {why}", evidence))
+    elif len(tied) > 1:
+        others = [t for t in tied if t is not pick]
+        same = [t["name"] for t in others if _equivalent(t, leader, c.equivalence_points)]
+        open_ = [t for t in others if t["name"] not in same]
+        gap = lambda t: ((t.get("comparisons") or {}).get("vs_best") or {}).get("delta_ci95", [0, 0])  # noqa: E731
+        if open_:
+            out.append(Sentence(f"It leads, but {len(open_)} other trial(s) are not separable from it on this test set (up to "
+                                f"{max(-100 * gap(t)[0] for t in open_):.0f} points worse, or as good) and none of them is shown "
+                                f"within {c.equivalence_points:g} points, so the best measured trial is kept; a larger test set would settle it.",
+                                {f"{t['name']}.comparisons.vs_best.delta_ci95": gap(t) for t in open_}))
+        if same:
+            out.append(Sentence(f"{', '.join(same)}: equivalent within {c.equivalence_points:g} points, but not simpler or cheaper.",
+                                {f"{n}.comparisons.vs_best.delta_ci95": gap(t) for t in others if (n := t["name"]) in same}))
     forgetting = pick.get("forgetting") or {}
     if forgetting.get("applies") and "mean_delta" in forgetting:
         out.append(Sentence(f"Forgetting: {100 * forgetting['mean_delta']:+.1f} points on average over {', '.join(forgetting['benchmarks'])}.",

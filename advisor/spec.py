@@ -77,6 +77,8 @@ class Constraints(Strict):
     knowledge_changes: Literal["never", "yearly", "monthly", "weekly", "daily"] | None = None
     monthly_queries: int | None = Field(None, ge=0, description="Expected query volume per month.")
     max_forgetting: float | None = Field(None, ge=0, description="Largest tolerated benchmark drop (points).")
+    equivalence_points: float = Field(2.0, ge=0, description="A simpler trial replaces the best one only when the paired "
+                                      "95% CI shows it at most this many points worse.")
 
 
 class Pricing(Strict):

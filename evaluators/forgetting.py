@@ -11,7 +11,11 @@ record says so instead of spending time measuring it.
 
 from __future__ import annotations
 
+import io
 import logging
+import re
+import sys
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
 from advisor.rundir import read_json, write_json
@@ -19,6 +23,23 @@ from evaluators.benchmarks import benchmarks, data_dir, lm_eval_name, task_dir
 from evaluators.statistics import mcnemar_p, paired_bootstrap_ci
 
 NOT_APPLICABLE = {"applies": False, "reason": "weights unchanged: forgetting is zero by construction"}
+
+
+_BAR = re.compile(r"\r|\d+/\d+ \[[^\]]*(it/s|s/it)\]")
+
+
+@contextmanager
+def _without_progress_bars():
+    """lm-eval draws tqdm bars with an explicit disable=False (TQDM_DISABLE cannot turn them off), which
+    would garble advisor's own progress display: its stderr is held back and passed on without them."""
+    held = io.StringIO()
+    try:
+        with redirect_stderr(held):
+            yield
+    finally:
+        kept = [line for line in held.getvalue().splitlines() if line.strip() and not _BAR.search(line)]
+        if kept:
+            print("\n".join(kept), file=sys.stderr)
 
 
 def lm_eval_scores(model, tokenizer, names: list[str], limit: int, include: Path | None, batch_size: int = 8) -> dict:
@@ -31,9 +52,10 @@ def lm_eval_scores(model, tokenizer, names: list[str], limit: int, include: Path
     local_only = all(n in benchmarks for n in names)
     manager = TaskManager(include_path=str(include) if include else None, include_defaults=not local_only)
     tasks = {lm_eval_name(n): n for n in names}
-    out = simple_evaluate(model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size), tasks=list(tasks),
-                          limit=limit, task_manager=manager, log_samples=True, bootstrap_iters=0, random_seed=0,
-                          numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0)
+    with _without_progress_bars():
+        out = simple_evaluate(model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size), tasks=list(tasks),
+                              limit=limit, task_manager=manager, log_samples=True, bootstrap_iters=0, random_seed=0,
+                              numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0)
     scores = {}
     for task, name in tasks.items():
         metrics = out["results"][task]

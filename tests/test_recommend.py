@@ -49,9 +49,15 @@ CASES = [
      [ZS, LORA], {"max_forgetting": 1.0}, STATS, "zero-shot", None),
     ("R3 the best eligible trial leads",
      [ZS, LORA], {}, STATS, "lora", "high"),
-    ("R4 tied trials: the simpler one wins",
-     [trial("rag", "rag", 0.66, vs_best=("lora", "insufficient evidence", -0.1, 0.02), vs_zero=("better", 0.26)),
+    ("R4 a simpler trial shown equivalent wins",
+     [trial("rag", "rag", 0.69, vs_best=("lora", "insufficient evidence", -0.015, 0.01), vs_zero=("better", 0.29)),
       {**LORA, "comparisons": {}}, ZS], {}, STATS, "rag", "medium"),
+    ("R4 not separable is not equivalent: the leader stays",
+     [trial("rag", "rag", 0.66, vs_best=("lora", "insufficient evidence", -0.1, 0.02), vs_zero=("better", 0.26)),
+      {**LORA, "comparisons": {}}, ZS], {}, STATS, "lora", None),
+    ("R4 the equivalence margin is the spec's",
+     [trial("rag", "rag", 0.66, vs_best=("lora", "insufficient evidence", -0.1, 0.02), vs_zero=("better", 0.26)),
+      {**LORA, "comparisons": {}}, ZS], {"equivalence_points": 12}, STATS, "rag", None),
     ("R4 a significantly worse trial is not tied",
      [trial("rag", "rag", 0.50, vs_best=("lora", "worse", -0.3, -0.1)), LORA, ZS], {}, STATS, "lora", None),
     ("R5 weekly knowledge changes favour retrieval over a tied fine-tune",
@@ -100,3 +106,10 @@ def test_a_clearly_worse_fine_tune_gets_no_retraining_or_break_even_sentence():
     rec = recommend([ZS, rag, worse], spec(knowledge_changes="weekly"), STATS)
     assert rec.pick == "rag"
     assert not [s.text for s in rec.what_would_change if "lora" in s.text]
+
+
+def test_a_leader_with_inseparable_rivals_says_so():
+    rag = trial("rag", "rag", 0.66, vs_best=("lora", "insufficient evidence", -0.1, 0.02), vs_zero=("better", 0.26))
+    rec = recommend([rag, {**LORA, "comparisons": {}}, ZS], spec(), STATS)
+    assert rec.pick == "lora" and rec.tied_with == ["rag"]
+    assert any("not separable" in s.text and "up to 10 points worse" in s.text for s in rec.rationale)
