@@ -181,12 +181,27 @@ def _run_isolated(trial: Trial, spec, store: RunDir, on_progress) -> dict:
     return record
 
 
+def _lacks_forgetting(record: dict, spec) -> bool:
+    """A stored trial that changed weights but was scored on other benchmarks (or none) than the spec asks
+    for now: it must run again (its training reloads from its checkpoint) so forgetting is measured."""
+    from baselines import Strategy, strategies
+
+    if not (spec.forgetting and spec.forgetting.benchmarks) or record["strategy"] not in strategies:
+        return False
+    if strategies.get(record["strategy"]).adapted_model is Strategy.adapted_model:
+        return False  # this family never changes weights
+    done = record.get("forgetting") or {}
+    return done.get("applies") is not False and (
+        set(done.get("benchmarks") or ()) != set(spec.forgetting.benchmarks) or done.get("limit") != spec.forgetting.limit)
+
+
 def _reusable(trial: Trial, store: RunDir, spec) -> dict | None:
-    """A finished record of this exact trial, here or in an earlier run of the same task."""
-    if record := store.finished(trial):
+    """A finished record of this exact trial, here or in an earlier run of the same task, measured on
+    the forgetting benchmarks the spec asks for."""
+    if (record := store.finished(trial)) and not _lacks_forgetting(record, spec):
         return record
     for other in sorted(store.root.parent.glob(f"{spec.name}-*"), reverse=True):
-        if other == store.root or not (record := RunDir(other).finished(trial)):
+        if other == store.root or not (record := RunDir(other).finished(trial)) or _lacks_forgetting(record, spec):
             continue
         shutil.copytree(other / "trials" / trial.id, store.trial_dir(trial), dirs_exist_ok=True)
         record = {**record, "reused_from": str(other)}
@@ -268,7 +283,8 @@ def dry_run(path, out: Path | None = None) -> list[str]:
     store = RunDir(Path(out)) if out else None
     lines = [str(w) for w in warnings]
     for t in trials:
-        state = "stored, will be reused" if store and store.finished(t) else "to run"
+        record = store.finished(t) if store else None
+        state = ("stored, will be reused" if not _lacks_forgetting(record, spec) else "stored, runs again for forgetting") if record else "to run"
         lines.append(f"{t.name:32} {t.family:10} {t.hash[:12]}  {state}")
     return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
 

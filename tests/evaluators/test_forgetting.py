@@ -94,3 +94,17 @@ def test_forgetting_deltas_for_an_adapted_model(classification_task, tmp_path, m
     assert arc["delta_ci95"][0] <= arc["delta"] <= arc["delta_ci95"][1]
     assert 0 <= arc["mcnemar_p"] <= 1
     assert list((out / "forgetting").glob("base-*.json"))
+
+
+def test_adding_benchmarks_later_measures_stored_fine_tunes_without_retraining(classification_task, tmp_path, monkeypatch):
+    from baselines.finetune import train as train_mod
+
+    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(SHARED))
+    lora = "lora: {r: 4, epochs: 1, batch_size: 4, max_seq_len: 64}\n  prompting: {shots: [0], templates: [terse]}"
+    compare(classification_task(lora), out=tmp_path / "run", isolate=False)
+    monkeypatch.setattr(train_mod, "_micro_loss", lambda *a: pytest.fail("trained again"))
+    task = classification_task(lora, "forgetting: {benchmarks: [arc_easy], limit: 4}\n")
+    out = compare(task, out=tmp_path / "run", isolate=False)
+    trials = {t["name"]: t for t in json.loads((out / "results.json").read_text())["trials"]}
+    assert trials["lora-r4"]["forgetting"]["benchmarks"]["arc_easy"]["n"] == 4  # measured now, from the stored training
+    assert "forgetting" not in trials["zero-shot"]  # prompting was reused as it was: its weights never change
