@@ -25,8 +25,15 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     """Add `cost` and `comparisons` to each finished trial (in place); return run-level statistics."""
     from evaluators import metrics
 
+    from baselines import changes_weights
+    from evaluators.forgetting import NOT_APPLICABLE
+
     metric = spec.headline_metric
     ok = [t for t in trials if t.get("status") == "ok"]
+    if spec.forgetting and spec.forgetting.benchmarks:
+        for t in ok:
+            if "forgetting" not in t and not changes_weights(t["strategy"]):
+                t["forgetting"] = dict(NOT_APPLICABLE)  # stored before benchmarks were asked for
     costs = {t["id"]: trial_cost(t["resources"], spec.pricing, spec.constraints.monthly_queries) for t in ok}
     untrained = [t for t in ok if not (t.get("forgetting") or {}).get("applies")]
     reference = max(untrained, key=lambda t: t["metrics"][metric], default=None)

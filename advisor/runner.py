@@ -184,12 +184,10 @@ def _run_isolated(trial: Trial, spec, store: RunDir, on_progress) -> dict:
 def _lacks_forgetting(record: dict, spec) -> bool:
     """A stored trial that changed weights but was scored on other benchmarks (or none) than the spec asks
     for now: it must run again (its training reloads from its checkpoint) so forgetting is measured."""
-    from baselines import Strategy, strategies
+    from baselines import changes_weights
 
-    if not (spec.forgetting and spec.forgetting.benchmarks) or record["strategy"] not in strategies:
+    if not (spec.forgetting and spec.forgetting.benchmarks and changes_weights(record["strategy"])):
         return False
-    if strategies.get(record["strategy"]).adapted_model is Strategy.adapted_model:
-        return False  # this family never changes weights
     done = record.get("forgetting") or {}
     return done.get("applies") is not False and (
         set(done.get("benchmarks") or ()) != set(spec.forgetting.benchmarks) or done.get("limit") != spec.forgetting.limit)
@@ -285,7 +283,7 @@ def dry_run(path, out: Path | None = None) -> list[str]:
     for t in trials:
         record = store.finished(t) if store else None
         state = ("stored, will be reused" if not _lacks_forgetting(record, spec) else "stored, runs again for forgetting") if record else "to run"
-        lines.append(f"{t.name:32} {t.family:10} {t.hash[:12]}  {state}")
+        lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}")
     return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
 
 

@@ -10,4 +10,11 @@ from baselines import finetune  # noqa: E402,F401
 from baselines import rag  # noqa: E402,F401
 from baselines import finetune_rag  # noqa: E402,F401
 
-__all__ = ["Context", "Strategy", "strategies"]
+
+
+def changes_weights(family: str) -> bool:
+    """Whether trials of this family can change the model's weights (it overrides `adapted_model`)."""
+    return family in strategies and strategies.get(family).adapted_model is not Strategy.adapted_model
+
+
+__all__ = ["Context", "Strategy", "changes_weights", "strategies"]

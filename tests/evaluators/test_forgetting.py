@@ -107,4 +107,4 @@ def test_adding_benchmarks_later_measures_stored_fine_tunes_without_retraining(c
     out = compare(task, out=tmp_path / "run", isolate=False)
     trials = {t["name"]: t for t in json.loads((out / "results.json").read_text())["trials"]}
     assert trials["lora-r4"]["forgetting"]["benchmarks"]["arc_easy"]["n"] == 4  # measured now, from the stored training
-    assert "forgetting" not in trials["zero-shot"]  # prompting was reused as it was: its weights never change
+    assert trials["zero-shot"]["forgetting"]["applies"] is False  # reused as it was: prompting never changes weights
