@@ -85,6 +85,10 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    from advisor.rundir import read_json
+    from reports.terminal import print_summary
+
+    print_summary(read_json(run_dir / "results.json"), err)
     click.echo(f"report: {run_dir / 'report.html'}")
 
 

@@ -67,3 +67,16 @@ def test_target_scale_section(classification_task, tmp_path):
     assert target["methods"]["qlora"]["fits"] is True and target["methods"]["full"]["fits"] is False
     assert target["train_tokens_per_epoch"] > 0
     assert "At your target scale: 8B on a10g-24gb" in (out / "report.html").read_text()
+
+
+def test_compare_ends_with_a_table_and_the_decision_in_the_terminal(classification_task, tmp_path):
+    task = classification_task("prompting: {shots: [0, 1], templates: [terse], select_on: 2}")
+    result = CliRunner().invoke(cli, ["compare", str(task), "--out", str(tmp_path / "run"), "--in-process"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    lines = result.output.splitlines()
+    table = lines.index(next(line for line in lines if "tiny: Accuracy (%) on 9 test examples" in line))
+    for trial in results["trials"]:
+        row = next(line for line in lines[table:] if line.strip().startswith(trial["name"] + " "))
+        assert f"{100 * trial['metrics']['accuracy']:.1f}" in row
+    assert f"Recommendation: {results['recommendation']['pick']}" in result.output
