@@ -92,9 +92,14 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     if not config.exists():
         return None
     cuda = res.get("device") == "cuda"
-    est = estimate_for_trial(config, trial["strategy"], max(res.get("longest_train_tokens", 0), 1), settings.get("batch_size", 8),
-                             settings.get("r", 16), device="cuda" if cuda else "cpu",
-                             gradient_checkpointing=bool(settings.get("gradient_checkpointing")))
+    try:
+        est = estimate_for_trial(config, trial["strategy"], max(res.get("longest_train_tokens", 0), 1), settings.get("batch_size", 8),
+                                 settings.get("r", 16), device="cuda" if cuda else "cpu",
+                                 gradient_checkpointing=bool(settings.get("gradient_checkpointing")),
+                                 lora_targets=tuple(settings["target_modules"]) if settings.get("target_modules") else None,
+                                 lora_dropout=settings.get("dropout", 0.0))
+    except ValueError:  # target modules this shape does not know: no estimate rather than a broken report
+        return None
     estimated = est["estimated_total_mb"] - est["estimated_mb"]["weights"]
     measured = res["train_peak_cuda_mb"] if cuda and "train_peak_cuda_mb" in res else res["train_rss_delta_mb"]
     return {"estimated_mb": round(estimated, 1), "measured_mb": measured, "terms_mb": est["estimated_mb"],

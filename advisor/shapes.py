@@ -76,6 +76,10 @@ class ModelShape:
         names = self._targets(targets)
         return self.layers * sum(rank * sum(self.linears[n]) for n in names)
 
+    def lora_input_width(self, targets: tuple[str, ...] | None = None) -> int:
+        """Sum of d_in over one layer's adapted matrices: the width of the inputs LoRA's dropout copies."""
+        return sum(self.linears[n][0] for n in self._targets(targets))
+
     def _targets(self, targets: tuple[str, ...] | None) -> list[str]:
         if targets is None:
             return list(self.linears)

@@ -101,6 +101,15 @@ def test_memory_ordering_and_checkpointing():
     assert without.memory_gb["activations"] > e["lora"].memory_gb["activations"] * 2
 
 
+def test_lora_dropout_keeps_a_copy_of_each_adapted_input():
+    shape = model_shape("8B")
+    setup = Setup(method="lora", seq_len=256, batch=4, gradient_checkpointing=False, lora_targets=("q_proj", "down_proj"))
+    extra = memory_terms(shape, setup)["activations"] - memory_terms(shape, replace(setup, lora_dropout=0.0))["activations"]
+    assert extra == shape.layers * 256 * 4 * (shape.hidden + shape.ffn) * (2 + 1)  # bf16 copy + 1-byte mask per element
+    full = Setup(method="full", gradient_checkpointing=False)
+    assert memory_terms(shape, full) == memory_terms(shape, replace(full, lora_dropout=0.0))  # nothing to drop out
+
+
 def test_inference_kv_cache_formula():
     shape = KNOWN_SHAPES["70B"]  # GQA: 8 KV heads of 128
     terms = memory_terms(shape, Setup(method="inference", seq_len=4096, batch=1))
