@@ -34,8 +34,8 @@ Memory terms (bytes; GiB = 2**30 bytes in the output)
   "Training Deep Nets with Sublinear Memory Cost"). The loss adds 12*s*b*V: fp32 logits, the saved
   log-softmax and the logits' gradient (transformers upcasts logits to fp32 for the loss). LoRA with
   dropout > 0 adds s*b*sum(d_in)*(bytes + 1) per layer: peft drops out each adapted matrix's input
-  separately and autograd keeps every copy and its mask (measured with saved-tensor hooks on
-  SmolLM2-135M, 8 x 109 tokens, fp32: +613 MB against +653 MB from this term).
+  separately and autograd keeps every copy and its mask (benchmarks/activation_memory.py counts
+  saved tensors on SmolLM2-135M, 8 x 109 tokens, fp32: dropout 0.05 adds 722 MB, this term 622 MB).
 - activations (inference): one layer's transient during prefill, s*b*(4h + 3*ffn) values, plus the
   last position's fp32 logits.
 - kv_cache (inference): 2 * L * kv_heads * head_dim * s * b * bytes (keys and values, every layer).

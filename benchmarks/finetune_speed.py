@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m-instruct"
 
 
-def build(method: str):
-    """The model exactly as the advisor strategy trains it (defaults of its Options)."""
+def build(method: str, **options):
+    """The model exactly as the advisor strategy trains it (defaults of its Options, or `options`)."""
     from baselines import strategies
 
     cls = strategies.get(method)
-    settings = cls.Options().model_dump(mode="json")
+    settings = cls.Options(**options).model_dump(mode="json")
     if "r" in settings:
         settings["r"] = 16
     strategy = cls(settings, SimpleNamespace(spec=SimpleNamespace(model=MODEL)))
