@@ -24,8 +24,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 FAMILY_ORDER = {"prompting": 0, "rag": 1, "ia3": 2, "lora": 2, "qlora": 3, "full": 4, "finetune_rag": 5}
-TRAINED = ("ia3", "lora", "qlora", "full", "finetune_rag")
-"""Families that change weights (and must be retrained when the knowledge changes)."""
 RETRAINS_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 
 
@@ -190,13 +188,15 @@ def _confidence(pick: dict, ok: list[dict], statistics: dict) -> str:  # R6
 
 
 def _what_would_change(pick: dict, ok: list[dict], metric: str, statistics: dict, c) -> list[Sentence]:
+    from baselines import changes_weights
+
     out = []
     mde = statistics.get("minimum_detectable_effect")
     if mde:
         out.append(Sentence(f"This test set ({statistics['n_test']} items) detects differences of about {100 * mde:.0f} points or more; "
                             "smaller real gaps need a larger test set.", {"statistics.minimum_detectable_effect": mde}))
     # only trained trials still in the running: retraining or break-even of a clearly worse trial changes nothing
-    trained = [t for t in ok if ((t.get("forgetting") or {}).get("applies") or t["strategy"] in TRAINED)
+    trained = [t for t in ok if changes_weights(t["strategy"])
                and (t.get("comparisons") or {}).get("vs_best", {}).get("verdict") != "worse"]
     retrains = RETRAINS_PER_YEAR.get(c.knowledge_changes or "never", 0)
     for t in trained:
