@@ -106,7 +106,7 @@ def _forgetting(spec, strategy, store: RunDir, resources: dict) -> dict:
 
     with WallClock() as clock:
         try:
-            record = forgetting_record(spec, strategy.adapted_model(), store.root, cache_dir())
+            record = strategy.forgetting_measured() or forgetting_record(spec, strategy.adapted_model(), store.root, cache_dir())
         except Exception as exc:  # noqa: BLE001 - a benchmark failure must not lose the trial's own results
             record = {"applies": True, "error": f"{type(exc).__name__}: {exc}"}
     resources["forgetting_s"] = round(clock.seconds, 2)
@@ -184,12 +184,11 @@ def _lacks_forgetting(record: dict, spec) -> bool:
     """A stored trial that changed weights but was scored on other benchmarks (or none) than the spec asks
     for now: it must run again (its training reloads from its checkpoint) so forgetting is measured."""
     from baselines import changes_weights
+    from evaluators.forgetting import covers
 
     if not (spec.forgetting and spec.forgetting.benchmarks and changes_weights(record["strategy"])):
         return False
-    done = record.get("forgetting") or {}
-    return done.get("applies") is not False and (
-        set(done.get("benchmarks") or ()) != set(spec.forgetting.benchmarks) or done.get("limit") != spec.forgetting.limit)
+    return (record.get("forgetting") or {}).get("applies") is not False and not covers(record.get("forgetting"), spec)
 
 
 def _reusable(trial: Trial, store: RunDir, spec) -> dict | None:

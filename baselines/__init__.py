@@ -11,7 +11,6 @@ from baselines import rag  # noqa: E402,F401
 from baselines import finetune_rag  # noqa: E402,F401
 
 
-
 def changes_weights(family: str) -> bool:
     """Whether trials of this family can change the model's weights (it overrides `adapted_model`)."""
     return family in strategies and strategies.get(family).adapted_model is not Strategy.adapted_model

@@ -89,6 +89,10 @@ class Strategy(ABC):
         """(model, tokenizer) when this strategy changed the weights, for the forgetting benchmarks."""
         return None
 
+    def forgetting_measured(self) -> dict | None:
+        """A forgetting record another trial already measured on these very weights, to reuse."""
+        return None
+
     def resources(self) -> dict[str, Any]:
         """Strategy-specific resource figures (e.g. trainable parameters, index size)."""
         return {}

@@ -8,7 +8,8 @@ each arm alone on the same test items.
 Training is not repeated: the trial opens the fine-tuned trial's own checkpoint folder (same settings,
 same content hash), where a finished training reloads in seconds; if that trial was interrupted, this
 one finishes the training there, for both. Its one-time cost still counts the training
-(`reused_setup_s`). As in Ovadia et al., the model was trained without retrieved context in its
+(`reused_setup_s`), and its forgetting figures are that trial's (same weights; the benchmarks never
+see retrieval). As in Ovadia et al., the model was trained without retrieved context in its
 prompts; training with context (RAFT-style) would be another arm and is not run.
 """
 
@@ -86,6 +87,17 @@ class FinetuneRag(Strategy):
 
     def adapted_model(self):
         return self.tuned.adapted_model()
+
+    def forgetting_measured(self) -> dict | None:
+        """The fine-tuned trial's own forgetting figures: the benchmarks never see retrieval, and the weights are the same."""
+        from advisor.rundir import read_json
+        from evaluators.forgetting import covers
+
+        record = read_json(self.ctx.trial_dir.parent / f"{self.source.id}.json") or {}
+        done = record.get("forgetting") or {}
+        if record.get("hash") == self.source.hash and done.get("applies") and "error" not in done and covers(done, self.ctx.spec):
+            return {**done, "same_weights_as": self.source.name}
+        return None
 
     def resources(self) -> dict[str, Any]:
         state, tuned = self.tuned.state, self.tuned.resources()

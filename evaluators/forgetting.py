@@ -91,6 +91,12 @@ def base_scores(spec, run_root: Path, cache: Path) -> dict:
     return read_json(path)
 
 
+def covers(forgetting: dict | None, spec) -> bool:
+    """Whether a stored forgetting record was measured on the benchmarks and limit the spec asks for."""
+    done = forgetting or {}
+    return set(done.get("benchmarks") or ()) == set(spec.forgetting.benchmarks) and done.get("limit") == spec.forgetting.limit
+
+
 def forgetting_record(spec, adapted, run_root: Path, cache: Path) -> dict:
     """Per benchmark: base score, adapted score, delta (points) with a paired 95% CI and McNemar p."""
     if adapted is None:

@@ -76,3 +76,22 @@ def test_without_a_finished_training_it_trains_in_the_fine_tuned_trials_folder(t
     ft = trial.settings["finetune"]
     lora_dir = tmp_path / "trials" / make_trial(spec, splits, ft["family"], ft["name"], ft["settings"]).id
     assert (lora_dir / "checkpoints" / "finished.json").exists()  # the lora trial will reload, not retrain
+
+
+def test_forgetting_is_the_fine_tuned_trials_own(tmp_path, tiny_model_dir, fake_embedder, monkeypatch):
+    from pathlib import Path
+
+    from advisor.runner import compare
+    from evaluators import forgetting
+
+    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    calls = []
+    real = forgetting.lm_eval_scores
+    monkeypatch.setattr(forgetting, "lm_eval_scores", lambda *a, **k: calls.append(1) or real(*a, **k))
+    task = qa_task(tmp_path, tiny_model_dir, f"{LORA}\n  {RAG.replace('index: [flat, hnsw]', 'index: [flat]')}")
+    task.write_text(task.read_text() + "forgetting: {benchmarks: [arc_easy], limit: 4}\n")
+    out = compare(task, out=tmp_path / "run", isolate=False)
+    trials = {t["name"]: t for t in json.loads((out / "results.json").read_text())["trials"]}
+    combined, lora = trials["lora-r4+rag/sentence/flat"]["forgetting"], trials["lora-r4"]["forgetting"]
+    assert combined["same_weights_as"] == "lora-r4" and combined["benchmarks"] == lora["benchmarks"]
+    assert len(calls) == 2  # the base model and lora-r4; the combined trial measured nothing again
