@@ -48,26 +48,32 @@ def _decode(path: Path, data: bytes, warnings: list[str]) -> str | None:
 
 
 def _jsonl_documents(path: Path, text: str, warnings: list[str]) -> list[Document]:
-    docs, seen = [], set()
+    """Documents of a .jsonl; skipped lines give one warning per reason (with their line numbers), so a
+    file written with other field names says so once, not once per line."""
+    docs, seen, skipped = [], set(), {}
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            warnings.append(f"{path}:{line_no}: invalid JSON ({exc.msg}), skipped")
+        except json.JSONDecodeError:
+            skipped.setdefault("invalid JSON", []).append(line_no)
             continue
         if not isinstance(row, dict) or row.get("id") is None or not isinstance(row.get("text"), str):
-            warnings.append(f"{path}:{line_no}: expected an object with 'id' and 'text', skipped")
+            found = f" (found: {', '.join(map(str, row)) or 'no keys'})" if isinstance(row, dict) else " (not an object)"
+            skipped.setdefault(f"expected an object with 'id' and 'text'{found}", []).append(line_no)
             continue
         doc_id = str(row["id"])
         if not row["text"].strip():
-            warnings.append(f"{path}:{line_no}: document '{doc_id}' has empty text, skipped")
+            skipped.setdefault("empty text", []).append(line_no)
         elif doc_id in seen:
-            warnings.append(f"{path}:{line_no}: duplicate document id '{doc_id}', skipped")
+            skipped.setdefault("duplicate document id", []).append(line_no)
         else:
             seen.add(doc_id)
             docs.append(Document(doc_id, row["text"]))
+    for reason, lines in skipped.items():
+        more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+        warnings.append(f"{path}: line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:5]))}{more}: {reason}, skipped")
     return docs
 
 

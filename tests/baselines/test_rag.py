@@ -211,3 +211,10 @@ def test_validate_shows_skipped_corpus_files_and_strict_refuses_them(tmp_path, f
     assert ok.exit_code == 0, ok.output
     assert "knowledge.corpus" in ok.output and "blank.txt: empty file, skipped" in ok.output
     assert CliRunner().invoke(cli, ["validate", "--strict", str(task)]).exit_code == 2
+
+
+def test_rows_with_other_field_names_give_one_warning_that_names_them(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"doc_id": i, "text": f"doc {i}"} for i in range(7)] + [{"id": "x", "text": "kept"}])
+    corpus = load_corpus(path)
+    assert [d.id for d in corpus.documents] == ["x"]
+    assert corpus.warnings == [f"{path}: lines 1, 2, 3, 4, 5 and 2 more: expected an object with 'id' and 'text' (found: doc_id, text), skipped"]
