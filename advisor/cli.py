@@ -36,10 +36,11 @@ def cli() -> None:
 def validate(task_file: Path, strict: bool, deep: bool) -> None:
     """Check TASK_FILE and its data without loading a model. Exit code 2 on any problem."""
     from advisor.plan import make_plan
-    from advisor.task import check_task
+    from advisor.task import check_task, corpus_warnings
 
     try:
         spec, splits, warnings = check_task(task_file)
+        warnings += corpus_warnings(spec)
         trials = make_plan(spec, splits)
     except SpecError as exc:
         _fail(exc.problems)

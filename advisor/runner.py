@@ -28,7 +28,7 @@ from advisor.env import environment
 from advisor.plan import make_plan
 from advisor.results import SCHEMA_VERSION, Trial
 from advisor.rundir import RunDir, read_json, write_json, write_jsonl
-from advisor.task import check_task
+from advisor.task import check_task, corpus_warnings
 from evaluators.meters import PeakMemory, WallClock
 
 RUNS_ROOT = Path("runs")
@@ -275,6 +275,7 @@ def model_checks(spec, splits: Splits, model_path: str) -> list:
 def dry_run(path, out: Path | None = None) -> list[str]:
     """The plan as lines of text (warnings, then one line per trial); runs and writes nothing."""
     spec, splits, warnings = check_task(path)
+    warnings += corpus_warnings(spec)
     trials = make_plan(spec, splits)
     store = RunDir(Path(out)) if out else None
     lines = [str(w) for w in warnings]
@@ -317,6 +318,7 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     console = console or Console(stderr=True)
     _quiet_libraries()
     spec, splits, warnings = check_task(path)
+    warnings += corpus_warnings(spec)
     trials = make_plan(spec, splits)
     store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
     store.lock()

@@ -46,11 +46,12 @@ def check_task(path: str | Path) -> tuple[TaskSpecBase, Splits, list[Problem]]:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise SpecError(problems)
-    return spec, splits, problems + _corpus_warnings(spec)
+    return spec, splits, problems
 
 
-def _corpus_warnings(spec) -> list[Problem]:
-    """Skipped corpus files (empty, binary, not UTF-8, too large) and sampling, before anything runs."""
+def corpus_warnings(spec) -> list[Problem]:
+    """Skipped corpus files (empty, binary, not UTF-8, too large) and sampling, before anything runs.
+    Apart from check_task: a trial's worker process re-checks the task and has no use for them."""
     rag = getattr(spec.strategies, "rag", None)
     if spec.knowledge is None or rag is None:
         return []
