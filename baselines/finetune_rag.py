@@ -73,6 +73,7 @@ class FinetuneRag(Strategy):
         self.source = make_trial(ctx.spec, ctx.splits, ft["family"], ft["name"], ft["settings"])
         self.tuned: FineTune = strategies.get(ft["family"])(ft["settings"], replace(ctx, trial_dir=ctx.trial_dir.parent / self.source.id))
         self.tuned.prepare()
+        self.reused = bool(self.tuned.state.get("reused_finished_training"))
         self.tuned.lm.model.eval()
         rag_ctx = replace(ctx)
         rag_ctx.lm = self.tuned.lm  # the cached model slot: retrieval answers with the fine-tuned weights
@@ -100,16 +101,14 @@ class FinetuneRag(Strategy):
         return None
 
     def resources(self) -> dict[str, Any]:
-        state, tuned = self.tuned.state, self.tuned.resources()
-        reused = bool(state.get("reused_finished_training"))
+        tuned = self.tuned.resources()
         return {**self.rag.resources(), "training_from": self.source.name,
-                "reused_setup_s": round(state["train_s"], 2) if reused else 0.0,
+                "reused_setup_s": round(self.tuned.state["train_s"], 2) if self.reused else 0.0,
                 **{k: tuned[k] for k in ("weights_mb", "adapter_mb", "train_s", "device", "optimizer")}}
 
     def details(self) -> dict[str, Any]:
         rag, tuned = self.rag.details(), self.tuned.details()
-        reused = self.tuned.state.get("reused_finished_training")
-        how = f"training reused from {self.source.name}" if reused else f"trained here (no finished {self.source.name} training was found)"
+        how = f"training reused from {self.source.name}" if self.reused else f"trained here (no finished {self.source.name} training was found)"
         return {**rag, "summary": f"{self.settings['rag']['name']} answered by the {self.source.name} weights ({how}); {rag['summary']}",
                 "warnings": rag["warnings"] + tuned["warnings"], "finetune": {k: v for k, v in tuned.items() if k not in ("curves", "warnings")},
                 "compare_with": {"vs_finetune_alone": self.source.name, "vs_rag_alone": self.settings["rag"]["name"]}}
