@@ -58,7 +58,6 @@ def test_csv_is_read_with_row_lines(tmp_path):
 
 
 def test_duplicate_ids(tmp_path):
-    (tmp_path / "task.yaml")
     task = setup(tmp_path, GOOD_TRAIN, '{"text": "e", "label": "x"}\n')
     task.write_text(task.read_text().replace("test: test.jsonl}", "test: test.jsonl, id: text}"))
     write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": "x"}, {"text": "a", "label": "y"}])

@@ -49,8 +49,17 @@ def test_item_score_bootstrap_equals_recomputing_the_metric(name):
 
 
 def test_score_all_is_reproducible_for_a_seed():
-    preds, refs = ["a", "b", "c", "a"] * 5, ["a", "b", "b", "c"] * 5
-    assert score_all(["accuracy", "macro_f1"], preds, refs, seed=3) == score_all(["accuracy", "macro_f1"], preds, refs, seed=3)
+    """Same seed, same intervals; another seed, other intervals; the point estimate never depends on it."""
+    names, preds, refs = ["accuracy", "macro_f1"], ["a", "b", "c", "a"] * 5, ["a", "b", "b", "c"] * 5
+    first, again, other = (score_all(names, preds, refs, seed=s) for s in (3, 3, 4))
+    assert first == again
+    assert first["accuracy"] == 0.5
+    for name in names:
+        assert first[name] == other[name] == metrics.get(name).fn(preds, refs)
+        assert first[f"{name}_ci95"] != other[f"{name}_ci95"]
+        for scores in (first, other):
+            lo, hi = scores[f"{name}_ci95"]
+            assert lo < scores[name] < hi
 
 
 def test_unknown_metric_suggests_the_nearest():

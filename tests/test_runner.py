@@ -7,7 +7,6 @@ import json
 import pytest
 
 from advisor.runner import compare
-from baselines import strategies
 from baselines.prompting import Prompting
 
 
@@ -77,10 +76,6 @@ def test_second_compare_on_same_dir_is_refused(tmp_path):
     first.lock()
     with pytest.raises(RunLocked, match="another advisor compare"):
         RunDir(tmp_path).lock()
-
-
-def test_registry_lists_builtin_strategies():
-    assert "prompting" in strategies.names()
 
 
 def test_out_of_memory_in_a_trial_is_recorded_as_oom(classification_task, tmp_path, monkeypatch):
