@@ -9,17 +9,20 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from advisor import __version__
+from advisor.version import __version__
 from advisor.yaml_errors import SpecError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _fail(problems) -> None:
+def _fail(problems, strict: bool = False) -> None:
+    """Print every problem once and exit 2; under --strict the warnings count, and the summary says so."""
     for p in problems:
         err.print(str(p), markup=False)
-    n = sum(p.severity == "error" for p in problems)
-    err.print(f"[red]{n} problem(s)[/]; nothing was run.")
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors if strict else 0
+    why = f" ({warnings} warning(s), errors under --strict)" if warnings else ""
+    err.print(f"[red]{errors + warnings} problem(s)[/]{why}; nothing was run.")
     sys.exit(2)
 
 
@@ -31,28 +34,25 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("task_file", type=click.Path(path_type=Path))
-@click.option("--strict", is_flag=True, help="Treat data warnings (leakage, unseen labels) as errors.")
+@click.option("--strict", is_flag=True, help="Treat warnings (leakage, unseen or look-alike labels, a small test set) as errors.")
 @click.option("--deep", is_flag=True, help="Also run the checks that load models: near-duplicate leakage, over-long inputs.")
 def validate(task_file: Path, strict: bool, deep: bool) -> None:
     """Check TASK_FILE and its data without loading a model. Exit code 2 on any problem."""
-    from advisor.plan import make_plan
-    from advisor.task import check_task, corpus_warnings
+    from advisor.prechecks import validation_pass
 
     try:
-        spec, splits, warnings = check_task(task_file)
-        warnings += corpus_warnings(spec)
-        trials = make_plan(spec, splits)
+        spec, splits, trials, warnings = validation_pass(task_file)
     except SpecError as exc:
-        _fail(exc.problems)
+        _fail(exc.problems, strict)
     if deep:
-        from advisor.runner import model_checks
+        from advisor.model_checks import model_checks
         from baselines.models import resolve
 
         warnings += model_checks(spec, splits, resolve(spec.model))
+    if strict and warnings:
+        _fail(warnings, strict)
     for w in warnings:
         err.print(str(w), markup=False)
-    if strict and warnings:
-        _fail(warnings)
     sizes = ", ".join(f"{name} {len(getattr(splits, name))}" for name in ("train", "validation", "test") if getattr(splits, name))
     click.echo(f"{task_file}: ok ({sizes}; {len(splits.labels) or 'no'} labels; {len(trials)} trials: "
                f"{', '.join(t.name for t in trials)})")
@@ -70,15 +70,16 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
     Finished trials are stored at once; running the same command again resumes and reuses them.
     """
     from advisor.rundir import RunLocked
-    from advisor.runner import compare as run_compare
-    from advisor.runner import dry_run as plan_only
+    from advisor.run_loop import compare as run_compare
+    from advisor.run_loop import dry_run as plan_only
+    from reports import render_report
 
     try:
         if dry_run:
             for line in plan_only(task_file, out):
                 click.echo(line)
             return
-        run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err)
+        run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err, on_results=render_report)
     except SpecError as exc:
         _fail(exc.problems)
     except RunLocked as exc:
@@ -86,7 +87,7 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
-    from advisor.rundir import read_json
+    from contracts.io import read_json
     from reports.terminal import print_summary
 
     print_summary(read_json(run_dir / "results.json"), err)
@@ -132,7 +133,7 @@ def estimate(model: str, gpu: str, method: str, seq_len: int, batch: int, rank: 
     """
     from advisor.estimate import Setup
     from advisor.estimate import estimate as run_estimate
-    from advisor.registry import UnknownName
+    from contracts.registry import UnknownName
 
     setup = Setup(method=method, seq_len=seq_len, batch=batch, rank=rank, tokens=tokens,
                   gradient_checkpointing=gradient_checkpointing)

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.results import Example
+from contracts.records import Example, Splits
+from contracts.registry import did_you_mean
 from advisor.yaml_errors import Problem
-
-
-@dataclass
-class Splits:
-    train: list[Example] = field(default_factory=list)
-    test: list[Example] = field(default_factory=list)
-    validation: list[Example] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    """sha256 of each data file, by split name: part of every trial's content hash."""
 
 
 def file_sha256(path: Path) -> str:
@@ -33,16 +24,21 @@ def file_sha256(path: Path) -> str:
 
 
 def _records(path: Path, problems: list[Problem]) -> list[tuple[int, dict]]:
-    """(line, record) pairs; malformed lines become problems and are skipped."""
+    """(line, record) pairs; malformed lines become problems and are skipped. A UTF-8 byte-order mark
+    (what spreadsheet programs write) is dropped, or the first CSV column would be named '\\ufefftext'."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
         return []
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        return [(i + 2, row) for i, row in enumerate(reader)]  # line 1 is the header
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        out, last = [], 1 if reader.fieldnames else 0  # line 1 is the header
+        for row in reader:
+            out.append((last + 1, row))
+            last = reader.line_num
+        return out
     out = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -59,31 +55,46 @@ def _records(path: Path, problems: list[Problem]) -> list[tuple[int, dict]]:
     return out
 
 
+def some_lines(lines: list[int], shown: int = 5) -> str:
+    """'3, 7, 9 and 1,995 more': enough line numbers to find the rows, never thousands."""
+    more = f" and {len(lines) - shown:,} more" if len(lines) > shown else ""
+    return ", ".join(map(str, lines[:shown])) + more
+
+
+def _value_problem(value) -> str | None:
+    if value is None:
+        return "missing"
+    if not isinstance(value, (str, int, float, bool)):
+        return f"expected text, got {type(value).__name__}"
+    return None if str(value).strip() else "empty value"
+
+
 def read_split(path: Path, input_field: str, target_field: str, id_field: str | None, problems: list[Problem]) -> list[Example]:
-    """Examples of one split; every bad row is reported with its line and skipped."""
+    """Examples of one split. Bad rows are skipped and reported grouped: one problem per (field, reason)
+    with the count and the first lines, so a misnamed field in a 2,000-row file is one line, not 2,000."""
     name = str(path)
     if not path.is_file():
         problems.append(Problem(name, None, "", "data file not found"))
         return []
-    examples = []
-    for line, record in _records(path, problems):
-        bad = False
-        for key in (input_field, target_field):
-            value = record.get(key)
-            if value is None:
-                problems.append(Problem(name, line, key, f"missing field '{key}' (fields: {', '.join(map(str, record))})"))
-                bad = True
-            elif not isinstance(value, (str, int, float, bool)):
-                problems.append(Problem(name, line, key, f"expected text, got {type(value).__name__}"))
-                bad = True
-            elif not str(value).strip():
-                problems.append(Problem(name, line, key, "empty value"))
-                bad = True
-        if bad:
+    examples, bad, fields = [], {}, {}
+    records = _records(path, problems)
+    for line, record in records:
+        fields.update(dict.fromkeys(map(str, record)))
+        reasons = [(key, why) for key in (input_field, target_field) if (why := _value_problem(record.get(key)))]
+        for key, why in reasons:
+            bad.setdefault((key, why), []).append(line)
+        if reasons:
             continue
         ex_id = str(record.get(id_field, "")) if id_field else ""
         extra = {k: v for k, v in record.items() if k not in (input_field, target_field)}
         examples.append(Example(ex_id or f"{path.stem}:{line}", str(record[input_field]), str(record[target_field]), line, extra))
+    for (key, why), lines in bad.items():
+        rows = f" in {len(lines):,} of {len(records):,} rows (lines {some_lines(lines)})" if len(lines) > 1 else ""
+        if why == "missing":
+            message = f"missing field '{key}'{rows}.{did_you_mean(key, list(fields))} Fields found: {', '.join(fields) or 'none'}"
+        else:
+            message = why + rows
+        problems.append(Problem(name, lines[0], key, message))
     if not examples and not any(p.file == name for p in problems):
         problems.append(Problem(name, None, "", "split is empty"))
     return examples
@@ -142,12 +153,34 @@ def _labels(spec, splits: Splits, problems: list[Problem]) -> list[str]:
                     "label set, but fine-tuning cannot learn them", "warning")
         )
         labels = sorted(set(labels) | set(unseen))
+    _check_spellings(spec, splits, labels, problems)
+    if len(labels) < 2 and (splits.train or spec.task.labels):
+        file, field = (str(spec.source), "task.labels") if spec.task.labels else (str(spec.resolve(spec.data.train)), spec.data.target)
+        found = f"{len(labels)} ('{labels[0]}')" if labels else "none"
+        problems.append(Problem(file, None, field, f"a classification task needs at least 2 labels; found {found}"))
     if train_labels and len(labels) > 1:
         most, least = max(train_labels.values()), min(train_labels.get(lab, 0) for lab in labels)
         if least == 0 or most / least >= 10:
             problems.append(Problem(str(spec.resolve(spec.data.train)), None, spec.data.target,
                                     f"class imbalance in train: largest class {most}, smallest {least}", "warning"))
     return labels
+
+
+def _check_spellings(spec, splits: Splits, labels: list[str], problems: list[Problem]) -> None:
+    """Labels equal after case and space folding ('Yes', 'yes ') are different labels to the scorer."""
+    count, first = Counter(), {}
+    for split in ("train", "validation", "test"):
+        for ex in getattr(splits, split):
+            count[ex.target] += 1
+            first.setdefault(ex.target, (str(spec.resolve(getattr(spec.data, split))), ex.line))
+    groups: dict[str, list[str]] = {}
+    for label in dict.fromkeys([*labels, *count]):
+        groups.setdefault(" ".join(label.split()).casefold(), []).append(label)
+    for spellings in (g for g in groups.values() if len(g) > 1):
+        file, line = first.get(spellings[1], (str(spec.source), None))
+        named = " and ".join(f"'{s}' ({count[s]} row{'s' if count[s] != 1 else ''})" for s in spellings)
+        problems.append(Problem(file, line, spec.data.target, f"labels {named} differ only in case or spaces: they are "
+                                "scored as different labels; write each label one way", "warning"))
 
 
 def _check_leakage(spec, splits: Splits, problems: list[Problem]) -> None:

@@ -1,8 +1,8 @@
 """Load task.yaml safely and turn every problem into `task.yaml:LINE: field.path: message`.
 
-Why compose + construct: yaml.safe_load throws away positions. We compose the node tree once (safe
-loader, so no tags run code), remember the line of every key path, and construct plain data from the
-same tree; pydantic's error locations are then mapped back to lines.
+Why compose + construct: yaml.safe_load throws away positions. We compose the node tree once (a safe
+loader, so no tag runs code), remember the line of every key path, and construct plain data from the
+same tree (rejecting duplicate keys); pydantic's error locations are then mapped back to lines.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from advisor.registry import did_you_mean
+from contracts.registry import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,55 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
         raise SpecError([Problem(name, None, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(name, None, "", f"cannot read: {exc}")]) from None
+    loader = UniqueKeyLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([Problem(name, line, "", f"invalid YAML: {reason}")]) from None
-    return data, (_line_index(node) if node is not None else {})
+    finally:
+        loader.dispose()
+    lines, paths = ({}, {}) if node is None else (_line_index(node), _node_paths(node))
+    if loader.duplicates:
+        raise SpecError([Problem(name, line, ".".join(map(str, paths.get(id(mapping), ()) + (key,))).replace(".[", "["),
+                                 f"duplicate key (first on line {first}): the later value would silently replace the earlier")
+                         for mapping, key, first, line in sorted(loader.duplicates, key=lambda d: d[3])])
+    return data, lines
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no tag runs code) that records duplicate keys: PyYAML lets the last one win silently,
+    so two `prompting:` blocks would quietly drop the first."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[yaml.MappingNode, str, int, int]] = []
+        """(mapping node, key, first line, repeated line) for each repeated key."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if (key.tag, key.value) in first:
+                        self.duplicates.append((node, key.value, first[key.tag, key.value], line))
+                    first.setdefault((key.tag, key.value), line)
+        return super().construct_mapping(node, deep)
+
+
+def _node_paths(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[int, tuple]:
+    """id(mapping or list node) -> its key path, to name where a duplicate key sits."""
+    out = {} if out is None else out
+    out.setdefault(id(node), path)
+    children = [(key.value, value) for key, value in node.value] if isinstance(node, yaml.MappingNode) else \
+        list(enumerate(node.value)) if isinstance(node, yaml.SequenceNode) else []
+    for part, child in children:
+        _node_paths(child, path + (f"[{part}]" if isinstance(part, int) else part,), out)
+    return out
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -108,7 +148,7 @@ def _unwrap(tp: Any) -> Any:
     return None
 
 
-def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
+def line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
     for n in range(len(loc), -1, -1):
         if loc[:n] in lines:
             return lines[loc[:n]]
@@ -135,5 +175,5 @@ def problems_from_validation(
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] not in ("value_error", "assertion_error") and "input" in err:
                 message += f" (got {err['input']!r})"
-        problems.append(Problem(file, _line_for(loc, lines), field, message))
+        problems.append(Problem(file, line_for(loc, lines), field, message))
     return problems
