@@ -4,7 +4,9 @@ Library first: `load_task(path)` validates a task.yaml and `compare(path)` runs 
 layer over these. Nothing heavy (torch, transformers) is imported here.
 """
 
-__version__ = "0.1.0"
+from advisor.version import __version__
+
+__all__ = ["__version__", "compare", "load_task"]
 
 
 def load_task(path):
@@ -14,6 +16,8 @@ def load_task(path):
 
 
 def compare(path, **kwargs):
-    from advisor.runner import compare as _compare
+    """Run the task (advisor.run_loop.compare) and render report.html and report.md after every trial."""
+    from advisor.run_loop import compare as _compare
+    from reports import render_report
 
-    return _compare(path, **kwargs)
+    return _compare(path, on_results=render_report, **kwargs)

@@ -25,14 +25,14 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     """Add `cost` and `comparisons` to each finished trial (in place); return run-level statistics."""
     from evaluators import metrics
 
-    from baselines import changes_weights
+    from baselines import strategies
     from evaluators.forgetting import NOT_APPLICABLE
 
     metric = spec.headline_metric
     ok = [t for t in trials if t.get("status") == "ok"]
     if spec.forgetting and spec.forgetting.benchmarks:
         for t in ok:
-            if "forgetting" not in t and not changes_weights(t["strategy"]):
+            if "forgetting" not in t and not strategies.get(t["strategy"]).changes_weights:
                 t["forgetting"] = dict(NOT_APPLICABLE)  # stored before benchmarks were asked for
     costs = {t["id"]: trial_cost(t["resources"], spec.pricing, spec.constraints.monthly_queries) for t in ok}
     untrained = [t for t in ok if not (t.get("forgetting") or {}).get("applies")]
@@ -52,7 +52,7 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     refs = next(iter(loaded.values()))[1]
     same_items = {k: v[0] for k, v in loaded.items() if v[1] == refs}
     best = max(ok, key=lambda t: t["metrics"][metric])["name"]
-    zero_shot = "zero-shot" if "zero-shot" in same_items else None
+    zero_shot = baseline if (baseline := baseline_trial(ok)) in same_items else None
     also = {t["name"]: t["details"]["compare_with"] for t in ok if (t.get("details") or {}).get("compare_with")}
     comparisons = compare_trials(metrics.get(metric), same_items, refs, best, zero_shot, seed=spec.seed, also=also)
     for t in ok:
@@ -61,6 +61,14 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     return {"n_test": len(refs), "best": best, "metric": metric,
             "minimum_detectable_effect": round(minimum_detectable_effect(best_score, len(refs)), 4),
             "comparison_tests": "McNemar exact (accuracy, exact match) or paired bootstrap; Holm-adjusted over all comparisons"}
+
+
+def baseline_trial(trials: list[dict]) -> str | None:
+    """The finished trial its family declares the run's reference point (zero-shot prompting), if any."""
+    from baselines import strategies
+
+    return next((t["name"] for t in trials if t.get("status") == "ok" and t["strategy"] in strategies
+                 and strategies.get(t["strategy"]).is_baseline(t.get("settings") or {})), None)
 
 
 def target_scale(spec, n_train: int, tokens_per_example: float | None) -> dict | None:
@@ -83,9 +91,10 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     The training meter starts after the model is loaded, so the weights term is left out on both sides.
     """
     res, settings = trial.get("resources") or {}, trial.get("settings") or {}
-    if trial["strategy"] not in ("lora", "qlora", "full") or "train_rss_delta_mb" not in res:
+    if "train_rss_delta_mb" not in res or not strategies.get(trial["strategy"]).changes_weights:
         return None
     from advisor.estimate import estimate_for_trial
+    from baselines import strategies
     from baselines.models import resolve
 
     config = Path(resolve(spec.model)) / "config.json"

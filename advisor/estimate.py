@@ -7,15 +7,16 @@ Usage::
     est.fits, est.gpus_needed, est.memory_gb          # True, 1, {"weights": 32.1, ...}
 
 Pure arithmetic (no torch): a model's layer sizes (`advisor.shapes`) and a GPU's figures
-(`advisor.gpus`) in, GiB and hours out. Each term below names its source; the README section
+(`contracts.gpus`) in, GiB and hours out. Each term below names its source; the README section
 "How `advisor estimate` computes" repeats them. N is the parameter count, A the LoRA parameter count,
 s the sequence length, b the micro-batch, h the hidden size, L the layers, V the vocabulary.
 
 Memory terms (bytes; GiB = 2**30 bytes in the output)
 - weights: 2 bytes/param in bf16 (4 in fp32). QLoRA: the layers' linear weights in 4-bit NF4 with
   double quantization, 4 + 8/64 + 32/(64*256) = 4.127 bits/param (Dettmers et al. 2023, "QLoRA", §3
-  Double Quantization); embeddings, output head and norms stay in 16 bit (bitsandbytes quantizes
-  nn.Linear layers only, and transformers keeps the output head unquantized).
+  Double Quantization); embeddings, output head and norms are not quantized (bitsandbytes quantizes
+  nn.Linear layers only, and transformers keeps the output head unquantized), and peft's
+  prepare_model_for_kbit_training casts them to fp32, 4 bytes (`kbit_fp32`; False: the weights' dtype).
 - adapters: A = L * sum over adapted matrices of r * (d_in + d_out) (Hu et al. 2021, "LoRA", §4.1),
   every linear layer by default (peft's "all-linear"); kept in fp32, 4 bytes (peft casts adapters to
   fp32: `autocast_adapter_dtype=True`).
@@ -23,7 +24,8 @@ Memory terms (bytes; GiB = 2**30 bytes in the output)
 - optimizer: Adam's m and v, 8 bytes/param in fp32 ("adamw"), 4 in 16 bit, 2 for 8-bit Adam
   (Dettmers et al. 2022, "8-bit Optimizers via Block-wise Quantization"); full fine-tuning in mixed
   precision adds the fp32 master weights, 4 bytes: 2 + 2 + 12 = 16 bytes/param in all (Rajbhandari
-  et al. 2020, "ZeRO", §3.1). A paged optimizer (QLoRA) moves the same states, so it is not a saving
+  et al. 2020, "ZeRO", §3.1). Training fp32 weights under autocast (torch AMP, what advisor does) is
+  the same 16 bytes, held as 4 (weights) + 4 (gradients) + 8 (Adam), with 16-bit activations. A paged optimizer (QLoRA) moves the same states, so it is not a saving
   here: it only lets spikes spill to host memory instead of failing.
 - activations (training): Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large
   Transformer Models", Eq. 1) store s*b*h*(34 + 5*a*s/h) bytes per layer at 16 bit. We drop the
@@ -65,12 +67,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from advisor.gpus import Gpu, find_gpu
+from contracts.gpus import Gpu, find_gpu
 from advisor.shapes import ModelShape, model_shape
 
 GIB = 2**30
 NF4_DQ_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # 4.127: QLoRA §3, NF4 + double-quantized constants
-DTYPE_BYTES = {"bf16": 2, "fp32": 4}
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 ADAM_STATE_BYTES = {"adamw": 8, "adamw-16bit": 4, "adamw-8bit": 2}
 ADAPTER_BYTES = 4  # peft keeps LoRA weights in fp32
 FLOPS_PER_PARAM = {"full": 6, "lora": 4, "qlora": 4, "inference": 2}
@@ -94,7 +96,11 @@ class Setup:
     optimizer: Literal["adamw", "adamw-16bit", "adamw-8bit"] = "adamw"
     master_weights: bool = True
     """Full fine-tuning in 16 bit keeps an fp32 copy of the weights (mixed precision)."""
-    dtype: Literal["bf16", "fp32"] = "bf16"
+    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    autocast: Literal["bf16", "fp16"] | None = None
+    """Activations' dtype when fp32 weights train under autocast (torch AMP); None: the weights' dtype."""
+    kbit_fp32: bool = True
+    """QLoRA: the weights left unquantized are cast to fp32 (peft's prepare_model_for_kbit_training)."""
     tokens: int | None = None
     """Tokens to process: training tokens per epoch, or tokens to generate for inference."""
     mfu: float = 0.4
@@ -120,12 +126,13 @@ def memory_terms(shape: ModelShape, setup: Setup) -> dict[str, float]:
     adapters = shape.lora_params(setup.rank, setup.lora_targets) if setup.method in ("lora", "qlora") else 0
     full = setup.method == "full"
     if setup.method == "qlora":
-        weights = shape.linear_params * NF4_DQ_BITS / 8 + (n - shape.linear_params) * w
+        weights = shape.linear_params * NF4_DQ_BITS / 8 + (n - shape.linear_params) * (4 if setup.kbit_fp32 else w)
     else:
         weights = n * w
     trainable = n if full else adapters
     master = 4 * n if full and setup.master_weights and w < 4 else 0
     s, b, h = setup.seq_len, setup.batch, shape.hidden
+    w = DTYPE_BYTES[setup.autocast or setup.dtype]  # activations
     if setup.training:
         per_layer = s * b * 34 * h * w / 2
         if adapters and setup.lora_dropout > 0:  # each adapted matrix's dropped-out input and its 1-byte mask
@@ -139,7 +146,7 @@ def memory_terms(shape: ModelShape, setup: Setup) -> dict[str, float]:
     return {
         "weights": weights,
         "adapters": adapters * ADAPTER_BYTES,
-        "gradients": n * w if full else adapters * ADAPTER_BYTES,
+        "gradients": n * DTYPE_BYTES[setup.dtype] if full else adapters * ADAPTER_BYTES,
         "optimizer": trainable * ADAM_STATE_BYTES[setup.optimizer] + master if setup.training else 0,
         "activations": activations,
         "kv_cache": kv_cache,
@@ -222,25 +229,32 @@ def _tokens_per_s(shape: ModelShape, setup: Setup, gpu: Gpu, gpus: int, terms: d
 
 
 def estimate_for_trial(model_config_path: str | Path, method: str, seq_len: int, batch: int, rank: int, *,
-                       device: str = "cpu", gradient_checkpointing: bool = False,
+                       device_type: str = "cpu", precision: str = "bf16", gradient_checkpointing: bool = False,
                        lora_targets: tuple[str, ...] | None = None, lora_dropout: float = 0.05) -> dict:
-    """The estimate for one trial as advisor runs it, to set against its measured peak memory.
+    """The estimate for one trial as advisor runs it, to set against its measured training memory.
 
-    Mirrors baselines/finetune: fp32 on the CPU and bf16 on CUDA (`pick_dtype`), torch AdamW, except
-    QLoRA on CUDA which uses bitsandbytes' paged 8-bit AdamW. The runtime overhead is left out (0):
-    compare `estimated_mb` with the trial's `peak_cuda_mb` on CUDA, or with its RSS growth
-    (`peak_rss_delta_mb`) on the CPU, where the Python + torch runtime (~0.3-0.6 GiB) is already
-    resident before the meter starts. Returns MB (2**20 bytes) per term and in total.
+    Mirrors baselines/finetune: fp32 on the CPU; on CUDA weights in `precision` (bf16, or fp16 on GPUs
+    without native bf16), except full fine-tuning (fp32 weights under autocast) and QLoRA (4-bit
+    linears, the rest fp32); torch AdamW, but bitsandbytes' paged 8-bit AdamW for QLoRA on CUDA. The
+    runtime overhead is left out (0). Like is compared with like (`comparable_mb`, `compare_with`): on
+    CUDA the training peak of allocated memory, which includes the weights, against the whole estimate;
+    on the CPU the RSS growth during training, which does not (the weights were loaded before the meter
+    started, with the Python + torch runtime), against the estimate less its weights term.
+    Returns MB (2**20 bytes) per term and in total.
     """
-    cuda = device.startswith("cuda")
+    cuda = device_type == "cuda"
+    full = method == "full"
     setup = Setup(method=method, seq_len=seq_len, batch=batch, rank=rank, lora_targets=lora_targets, lora_dropout=lora_dropout,
-                  gradient_checkpointing=gradient_checkpointing, dtype="bf16" if cuda else "fp32",
+                  gradient_checkpointing=gradient_checkpointing, dtype="fp32" if full or not cuda else precision,
+                  autocast=precision if full and cuda else None, master_weights=False,
                   optimizer="adamw-8bit" if cuda and method == "qlora" else "adamw", overhead_gb=0.0)
     shape = model_shape(model_config_path)
     terms = {k: round(v / 2**20, 1) for k, v in memory_terms(shape, setup).items()}
-    return {"model": shape.name, "method": method, "device": device, "dtype": setup.dtype,
-            "optimizer": setup.optimizer, "estimated_mb": terms, "estimated_total_mb": round(sum(terms.values()), 1),
-            "compare_with": "peak_cuda_mb" if cuda else "peak_rss_delta_mb"}
+    total = round(sum(terms.values()), 1)
+    return {"model": shape.name, "method": method, "device": device_type, "dtype": setup.dtype, "autocast": setup.autocast,
+            "optimizer": setup.optimizer, "estimated_mb": terms, "estimated_total_mb": total,
+            "comparable_mb": total if cuda else round(total - terms["weights"], 1),
+            "compare_with": "train_peak_cuda_mb" if cuda else "train_rss_delta_mb"}
 
 
 def estimate_methods(model: str | Path, gpu_name: str, setup: Setup = Setup(),

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
-from advisor import __version__
-from advisor.data import Splits
-from advisor.results import Trial
+from advisor.version import __version__
+from contracts.records import Splits
+from contracts.io import content_hash
+from contracts.records import Trial
 from advisor.yaml_errors import Problem, SpecError
-
-
-def content_hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _shared_inputs(spec, splits: Splits) -> dict:
@@ -36,11 +30,11 @@ def make_trial(spec, splits: Splits, family: str, name: str, settings: dict) -> 
     """The Trial that `make_plan` makes for these settings (used to find another trial's folder)."""
     from baselines import strategies
 
-    return _trial(_shared_inputs(spec, splits), family, name, settings, strategies.get(family).cost_rank)
+    return _trial(_shared_inputs(spec, splits), family, name, settings, strategies.get(family).simplicity_rank)
 
 
-def _trial(shared: dict, family: str, name: str, settings: dict, cost_rank: int) -> Trial:
-    return Trial(name, family, settings, content_hash({**shared, "strategy": family, "settings": settings}), cost_rank)
+def _trial(shared: dict, family: str, name: str, settings: dict, simplicity_rank: int) -> Trial:
+    return Trial(name, family, settings, content_hash({**shared, "strategy": family, "settings": settings}), simplicity_rank)
 
 
 def make_plan(spec, splits: Splits) -> list[Trial]:
@@ -58,7 +52,7 @@ def make_plan(spec, splits: Splits) -> list[Trial]:
         except ValueError as exc:
             problems.append(Problem(str(spec.source), None, f"strategies.{family}", str(exc)))
             continue
-        trials += [_trial(shared, family, name, settings, cls.cost_rank) for name, settings in expanded]
+        trials += [_trial(shared, family, name, settings, cls.simplicity_rank) for name, settings in expanded]
     names = [t.name for t in trials]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(str(spec.source), None, "strategies", f"two trials are both named '{dup}'"))
@@ -66,4 +60,4 @@ def make_plan(spec, splits: Splits) -> list[Trial]:
         problems.append(Problem(str(spec.source), None, "strategies", "no strategy enabled: add e.g. 'prompting: {}'"))
     if problems:
         raise SpecError(problems)
-    return sorted(trials, key=lambda t: t.cost_rank)
+    return sorted(trials, key=lambda t: t.simplicity_rank)

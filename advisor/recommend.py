@@ -11,7 +11,7 @@ Rules, in order (the test table in tests/test_recommend.py has a case for each):
       simplest of those would favour zero-shot whatever was measured. So a simpler trial replaces
       the leader only when it is shown equivalent: the paired 95% CI of its difference with the
       leader stays within `constraints.equivalence_points`. Among equivalent trials the simplest
-      family wins (prompting < rag < adapters < full fine-tuning < fine-tuning + rag), then the
+      family wins (each family's `simplicity_rank`: prompting < rag < adapters < full < fine-tuning + rag), then the
       cheapest per query, and the rationale says so.
   R5  when knowledge changes weekly or daily, a retrieval trial not separable from a fine-tuned pick
       is preferred: fine-tuning would have to be redone at that rate.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-FAMILY_ORDER = {"prompting": 0, "rag": 1, "ia3": 2, "lora": 2, "qlora": 3, "full": 4, "finetune_rag": 5}
 RETRAINS_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 
 
@@ -49,8 +48,10 @@ class Recommendation:
         return asdict(self)
 
 
-def _family_rank(trial: dict) -> int:
-    return FAMILY_ORDER.get(trial["strategy"], len(FAMILY_ORDER))
+def _family(trial: dict):
+    from baselines import strategies
+
+    return strategies.get(trial["strategy"])
 
 
 def _violations(trial: dict, constraints) -> list[str]:
@@ -111,10 +112,10 @@ def recommend(trials: list[dict], spec, statistics: dict) -> Recommendation:
     ranking = sorted(eligible, key=lambda t: -t["metrics"][metric])
     leader = ranking[0]  # R3
     tied = [t for t in ranking if _tied(t, leader)]  # R4
-    simplest = lambda t: (_family_rank(t), (t.get("cost") or {}).get("per_1k_queries_usd", 0))  # noqa: E731
+    simplest = lambda t: (_family(t).simplicity_rank, (t.get("cost") or {}).get("per_1k_queries_usd", 0))  # noqa: E731
     pick = min((t for t in tied if _equivalent(t, leader, c.equivalence_points)), key=simplest)
-    if c.knowledge_changes in ("weekly", "daily") and pick["strategy"] not in ("prompting", "rag"):  # R5
-        pick = next((t for t in tied if t["strategy"] == "rag"), pick)
+    if c.knowledge_changes in ("weekly", "daily") and _family(pick).changes_weights:  # R5
+        pick = next((t for t in tied if not _family(t).changes_weights and _family(t).retrieves), pick)
     rationale = _rationale(pick, leader, tied, metric, statistics, c)
     return Recommendation(pick["name"], pick["strategy"], _confidence(pick, ok, statistics), rationale, excluded,
                           [t["name"] for t in tied if t is not pick], _what_would_change(pick, ok, metric, statistics, c),
@@ -188,15 +189,13 @@ def _confidence(pick: dict, ok: list[dict], statistics: dict) -> str:  # R6
 
 
 def _what_would_change(pick: dict, ok: list[dict], metric: str, statistics: dict, c) -> list[Sentence]:
-    from baselines import changes_weights
-
     out = []
     mde = statistics.get("minimum_detectable_effect")
     if mde:
         out.append(Sentence(f"This test set ({statistics['n_test']} items) detects differences of about {100 * mde:.0f} points or more; "
                             "smaller real gaps need a larger test set.", {"statistics.minimum_detectable_effect": mde}))
     # only trained trials still in the running: retraining or break-even of a clearly worse trial changes nothing
-    trained = [t for t in ok if changes_weights(t["strategy"])
+    trained = [t for t in ok if _family(t).changes_weights
                and (t.get("comparisons") or {}).get("vs_best", {}).get("verdict") != "worse"]
     retrains = RETRAINS_PER_YEAR.get(c.knowledge_changes or "never", 0)
     for t in trained:

@@ -6,50 +6,16 @@
     <out>/trials/<id>.json        one finished trial (status ok or failed); its presence means "done"
     <out>/trials/<id>/            the trial's own files: predictions.jsonl, checkpoints, indexes
 
-Every write goes to a temporary file that is then renamed, so a kill at any moment leaves either the
-old file or the new one, never half of one.
+Every write is atomic (contracts.io): a kill at any moment leaves the old file or the new one.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
-from advisor.results import Trial
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    write_atomic(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
-
-
-def read_json(path: Path) -> Any | None:
-    """The parsed file, or None when it is missing or not valid JSON (treated as not done)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+from contracts.io import read_json, write_json
+from contracts.records import Trial, TrialRecord
 
 
 class RunLocked(RuntimeError):
@@ -86,8 +52,8 @@ class RunDir:
             return record
         return None
 
-    def save_trial(self, record: dict) -> None:
-        write_json(self.trials_dir / f"{record['id']}.json", record)
+    def save_trial(self, record: TrialRecord) -> None:
+        write_json(self.trials_dir / f"{record.id}.json", record.stored())
 
     def records(self) -> list[dict]:
         return [r for p in sorted(self.trials_dir.glob("*.json")) if (r := read_json(p))]

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from advisor.data import Splits, load_splits
-from advisor.spec import TaskSpecBase, task_spec_model
+from advisor.data import load_splits
+from contracts.records import Splits
+from advisor.spec import task_spec_model
+from contracts.spec import TaskSpecBase
 from advisor.yaml_errors import Problem, SpecError, load_yaml, problems_from_validation
 
 

@@ -1,19 +1,15 @@
-"""Strategy families (the `strategies` registry). Adding one = a module + one import line below."""
+"""Strategy families (the `strategies` registry). Adding one = a module + its name in the import line below."""
 
-from advisor.registry import Registry
+from baselines import finetune, finetune_rag, prompting, rag  # noqa: F401  (each module registers itself)
 from baselines.base import Context, Strategy
-
-strategies: Registry[type[Strategy]] = Registry("strategy", entry_point_group="advisor.baselines")
-
-from baselines import prompting  # noqa: E402,F401  (each module registers itself)
-from baselines import finetune  # noqa: E402,F401
-from baselines import rag  # noqa: E402,F401
-from baselines import finetune_rag  # noqa: E402,F401
+from baselines.registry import strategies
+from contracts.records import FamilyFacts
 
 
-def changes_weights(family: str) -> bool:
-    """Whether trials of this family can change the model's weights (it overrides `adapted_model`)."""
-    return family in strategies and strategies.get(family).adapted_model is not Strategy.adapted_model
+def family_facts() -> dict[str, FamilyFacts]:
+    """What each registered family declares, as results.json carries it for the recommendation and the reports."""
+    return {name: FamilyFacts(simplicity_rank=cls.simplicity_rank, retrieves=cls.retrieves, changes_weights=cls.changes_weights)
+            for name, cls in strategies.items()}
 
 
-__all__ = ["Context", "Strategy", "changes_weights", "strategies"]
+__all__ = ["Context", "Strategy", "family_facts", "strategies"]

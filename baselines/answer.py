@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from advisor.results import Example, Prediction
+from contracts.records import Example, Prediction
 from baselines.engine import LanguageModel
 
 
@@ -20,7 +20,7 @@ def answer(
     task_type: str,
     labels: list[str],
     max_new_tokens: int = 32,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     sources: list[list[str]] | None = None,
 ) -> list[Prediction]:

@@ -4,23 +4,42 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from advisor.results import Example, Prediction
+from contracts.records import Example, Prediction, Splits
+from contracts.spec import TaskSpecBase
 
 if TYPE_CHECKING:
-    from advisor.data import Splits
-    from advisor.spec import TaskSpecBase
     from baselines.engine import LanguageModel
 
 
 def _no_progress(done: int, total: int, what: str) -> None:
     pass
+
+
+def _any_device() -> str:
+    from baselines.device import resolve_device
+
+    return resolve_device("auto")
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    """Another trial of the same run, as the run store knows it: its folder and its stored record."""
+
+    id: str
+    hash: str
+    dir: Path
+    record: dict[str, Any] | None
+    """The stored record when that trial finished with this very hash, else None."""
+
+
+def _no_store(family: str, name: str, settings: dict[str, Any]) -> TrialRef:
+    raise RuntimeError("this context has no run store to look up other trials")
 
 
 @dataclass
@@ -33,13 +52,25 @@ class Context:
     """The trial's own folder (checkpoints, indexes); it survives a crash for resuming."""
     progress: Callable[[int, int, str], None] = field(default=_no_progress)
     """Call as progress(done, total, what) during long work; the runner draws the bar."""
+    find_trial: Callable[[str, str, dict[str, Any]], TrialRef] = field(default=_no_store)
+    """find_trial(family, name, settings): the run store's handle on another trial of this plan."""
+    model: LanguageModel | None = None
+    """The model to answer with; None loads the task's model on first use of `lm`."""
+    device: str = field(default_factory=_any_device)
+    """Where models, embedders and training run: 'cpu', 'cuda' or 'cuda:N' (the index is kept)."""
 
-    @cached_property
+    @property
     def lm(self) -> LanguageModel:
-        """The task's model, loaded on first use (so strategies that never answer never load it)."""
-        from baselines.engine import LanguageModel
+        """The task's model (or `model`), loaded on first use, so strategies that never answer never load it."""
+        if self.model is None:
+            from baselines.engine import LanguageModel
 
-        return LanguageModel.load(self.spec.model)
+            self.model = LanguageModel.load(self.spec.model, device=self.device)
+        return self.model
+
+    def answering_with(self, lm: LanguageModel) -> Context:
+        """This context with another model in the answering slot (e.g. fine-tuned weights under RAG)."""
+        return replace(self, model=lm)
 
 
 class Strategy(ABC):
@@ -58,8 +89,13 @@ class Strategy(ABC):
     """
 
     Options: ClassVar[type[BaseModel]]
-    cost_rank: ClassVar[int] = 0
-    """Relative cost, so the runner runs cheap families first."""
+    simplicity_rank: ClassVar[int] = 0
+    """Simpler and cheaper families rank lower: the runner runs them first, and among trials shown equivalent
+    the recommendation prefers the lowest."""
+    retrieves: ClassVar[bool] = False
+    """Answers with retrieved context (updated by re-indexing when knowledge changes)."""
+    changes_weights: ClassVar[bool] = False
+    """Trains the model's weights: forgetting applies, and it must be retrained when knowledge changes."""
     on_by_default: ClassVar[bool] = False
     """Present in every spec unless set to null (a family whose trials follow from other families)."""
 
@@ -68,8 +104,19 @@ class Strategy(ABC):
         self.ctx = ctx
 
     @classmethod
+    def is_baseline(cls, settings: dict[str, Any]) -> bool:
+        """Whether this trial is the run's reference point (zero-shot prompting) that every trial is compared with."""
+        return False
+
+    @classmethod
     @abstractmethod
     def expand(cls, options: BaseModel, spec: TaskSpecBase) -> list[tuple[str, dict[str, Any]]]: ...
+
+    @classmethod
+    def for_device(cls, settings: dict[str, Any], kind: str) -> dict[str, Any]:
+        """The settings with defaults that depend on the device type ('cpu', 'cuda') filled in; the plan
+        hashes and records these, so a trial's settings say how it ran."""
+        return settings
 
     def prepare(self) -> None:
         """Index, train or select; called once before predict."""

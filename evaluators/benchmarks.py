@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from advisor.registry import Registry
+from contracts.registry import Registry
 
 Adapter = Callable[[dict], dict]
 benchmarks: Registry[Adapter] = Registry("benchmark")

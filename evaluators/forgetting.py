@@ -16,9 +16,12 @@ import logging
 import re
 import sys
 from contextlib import contextmanager, redirect_stderr
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from advisor.rundir import read_json, write_json
+from contracts.io import content_hash, read_json, write_json
 from evaluators.benchmarks import benchmarks, data_dir, lm_eval_name, task_dir
 from evaluators.statistics import mcnemar_p, paired_bootstrap_ci
 
@@ -74,18 +77,24 @@ def _prepare(spec, cache: Path) -> tuple[list[str], Path | None]:
     return names, (task_dir(local, source, cache) if local else None)
 
 
-def base_scores(spec, run_root: Path, cache: Path) -> dict:
-    """The base model's scores, computed once per run (get-or-compute keyed by a content hash)."""
-    from advisor.plan import content_hash
-    from baselines.models import fingerprint, load_model
+@dataclass(frozen=True)
+class BaseModelRef:
+    """The unadapted model, as the caller knows it: a fingerprint for the cache key and a loader."""
 
+    fingerprint: str
+    load: Callable[[], tuple[Any, Any]]
+    """() -> (model, tokenizer); called only when the base scores are not stored yet."""
+
+
+def base_scores(spec, run_root: Path, cache: Path, base: BaseModelRef) -> dict:
+    """The base model's scores, computed once per run (get-or-compute keyed by a content hash)."""
     names, include = _prepare(spec, cache)
-    key = content_hash({"model": fingerprint(spec.model), "benchmarks": names, "limit": spec.forgetting.limit,
+    key = content_hash({"model": base.fingerprint, "benchmarks": names, "limit": spec.forgetting.limit,
                         "tasks": str(include)})
     path = run_root / "forgetting" / f"base-{key[:12]}.json"
     if (stored := read_json(path)) is not None:
         return stored
-    model, tokenizer = load_model(spec.model)
+    model, tokenizer = base.load()
     scores = lm_eval_scores(model, tokenizer, names, spec.forgetting.limit, include)
     write_json(path, {"model": spec.model, "task_dir": str(include), "limit": spec.forgetting.limit, "scores": scores})
     return read_json(path)
@@ -97,11 +106,11 @@ def covers(forgetting: dict | None, spec) -> bool:
     return set(done.get("benchmarks") or ()) == set(spec.forgetting.benchmarks) and done.get("limit") == spec.forgetting.limit
 
 
-def forgetting_record(spec, adapted, run_root: Path, cache: Path) -> dict:
+def forgetting_record(spec, adapted, run_root: Path, cache: Path, base: BaseModelRef) -> dict:
     """Per benchmark: base score, adapted score, delta (points) with a paired 95% CI and McNemar p."""
     if adapted is None:
         return NOT_APPLICABLE
-    base = base_scores(spec, run_root, cache)
+    base = base_scores(spec, run_root, cache, base)
     names, include = _prepare(spec, cache)
     model, tokenizer = adapted
     model.eval()

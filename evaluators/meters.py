@@ -5,6 +5,12 @@ started, so in a long-lived process every later trial would inherit the peak of 
 `PeakMemory` polls the resident set size in a thread and reports the peak *since the meter started*,
 plus the RSS already held at that moment, so a trial's number is its own. The runner also runs each
 trial in a fresh worker process, which makes the absolute peak meaningful too.
+
+On a GPU, host RSS misses what matters (weights, activations and the KV cache live on the GPU), so a
+meter given a CUDA device also reads torch's own counters: the peak allocated since it started, that
+peak less what was already allocated at its start (the trial's own growth), and the peak reserved by
+the caching allocator (what the process really held). Meters nest: a stage's meter inside the trial's
+resets torch's peak counter, so it first folds the running peak into every open meter.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 def current_rss_bytes() -> int:
@@ -26,21 +33,41 @@ def current_rss_bytes() -> int:
 
 @dataclass
 class PeakMemory:
+    device: object = None
+    """A torch device or its name; a CUDA device adds the GPU figures (torch is imported for it)."""
     interval_s: float = 0.02
     start_mb: float = 0.0
     peak_mb: float = 0.0
+    cuda_start_mb: float | None = None
     cuda_peak_mb: float | None = None
+    cuda_reserved_mb: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _open: ClassVar[list[PeakMemory]] = []
+    """Meters entered and not yet left, outermost first (one process measures one trial at a time)."""
 
     def __enter__(self) -> PeakMemory:
         self.start_mb = self.peak_mb = current_rss_bytes() / 2**20
-        self._cuda = _cuda()
-        if self._cuda:
-            self._cuda.reset_peak_memory_stats()
+        self._gpu = _cuda_device(self.device)
+        if self._gpu is not None:
+            import torch
+
+            for outer in PeakMemory._open:
+                outer._fold_cuda_peak()
+            torch.cuda.reset_peak_memory_stats(self._gpu)
+            self.cuda_start_mb = torch.cuda.memory_allocated(self._gpu) / 2**20
+            self.cuda_peak_mb = self.cuda_reserved_mb = 0.0
+        PeakMemory._open.append(self)
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
         return self
+
+    def _fold_cuda_peak(self) -> None:
+        if self._gpu is not None:
+            import torch
+
+            self.cuda_peak_mb = max(self.cuda_peak_mb, torch.cuda.max_memory_allocated(self._gpu) / 2**20)
+            self.cuda_reserved_mb = max(self.cuda_reserved_mb, torch.cuda.max_memory_reserved(self._gpu) / 2**20)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -51,22 +78,25 @@ class PeakMemory:
         if self._thread:
             self._thread.join()
         self.peak_mb = max(self.peak_mb, current_rss_bytes() / 2**20)
-        if self._cuda:
-            self.cuda_peak_mb = self._cuda.max_memory_allocated() / 2**20
+        self._fold_cuda_peak()
+        PeakMemory._open.remove(self)
 
     def as_dict(self) -> dict[str, float]:
         out = {"peak_rss_mb": round(self.peak_mb, 1), "peak_rss_delta_mb": round(self.peak_mb - self.start_mb, 1)}
         if self.cuda_peak_mb is not None:
-            out["peak_cuda_mb"] = round(self.cuda_peak_mb, 1)
+            out.update(peak_cuda_mb=round(self.cuda_peak_mb, 1), peak_cuda_delta_mb=round(self.cuda_peak_mb - self.cuda_start_mb, 1),
+                       peak_cuda_reserved_mb=round(self.cuda_reserved_mb, 1))
         return out
 
 
-def _cuda():
-    """torch.cuda when torch is already imported and a GPU is present; never imports torch itself."""
-    import sys
+def _cuda_device(device):
+    """The torch.device to read GPU counters from, or None (no device given, or not a CUDA one)."""
+    if device is None:
+        return None
+    import torch
 
-    torch = sys.modules.get("torch")
-    return torch.cuda if torch is not None and torch.cuda.is_available() else None
+    device = torch.device(device)
+    return device if device.type == "cuda" else None
 
 
 class WallClock:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
 
-from advisor.rundir import read_json, write_atomic
+from contracts.io import read_json, write_atomic
 from reports.charts import bar_chart_svg, line_chart_svg, pareto_front, scatter_svg
 from reports.context import ReportContext, build_context
 

@@ -1,8 +1,14 @@
-"""Shared fixtures: a tiny random causal LM built from a config (no network, seconds), task writers."""
+"""Shared fixtures: a tiny random causal LM built from a config (no network, seconds), task writers.
+
+Markers (pyproject.toml): `slow` tests load the real embedded models, run lm-eval, train for real, start
+processes or a browser (`make test-fast` leaves them out); `gpu` tests are skipped without CUDA and `bnb`
+tests without bitsandbytes.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -13,6 +19,33 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("ADVISOR_NO_PLUGINS", "1")
+
+BENCHMARK_DATA = Path(os.environ.get("ADVISOR_BENCHMARK_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip `gpu` tests when CUDA is not available and `bnb` tests when bitsandbytes is not installed."""
+    missing = {}
+    if importlib.util.find_spec("bitsandbytes") is None:
+        missing["bnb"] = "needs bitsandbytes: pip install bitsandbytes"
+    if any(item.get_closest_marker("gpu") for item in items):
+        import torch
+
+        if not torch.cuda.is_available():
+            missing["gpu"] = "needs CUDA: torch.cuda.is_available() is false"
+    for item in items:
+        for marker, reason in missing.items():
+            if item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def benchmark_data() -> Path:
+    """The local benchmark data for lm-eval (../shared/data next to the repo, or ADVISOR_BENCHMARK_DATA)."""
+    if not BENCHMARK_DATA.is_dir():
+        pytest.skip(f"benchmark data not found at {BENCHMARK_DATA}: put it there or set ADVISOR_BENCHMARK_DATA")
+    return BENCHMARK_DATA
+
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<eos>{% endfor %}"

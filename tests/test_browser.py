@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from advisor.runner import compare
+from advisor import compare
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

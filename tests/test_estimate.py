@@ -31,8 +31,8 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from advisor.estimate import GIB, NF4_DQ_BITS, Setup, estimate, estimate_for_trial, estimate_methods, memory_terms
-from advisor.gpus import Gpu, find_gpu
-from advisor.registry import UnknownName
+from contracts.gpus import Gpu, find_gpu
+from contracts.registry import UnknownName
 from advisor.shapes import KNOWN_SHAPES, model_shape
 
 ACCELERATE_65B_FP32_GIB = 242.23

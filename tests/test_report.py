@@ -8,7 +8,7 @@ import re
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from advisor.runner import compare
+from advisor import compare
 
 from conftest import write_jsonl
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from advisor.runner import compare
+from advisor import compare
 from baselines.prompting import Prompting
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from advisor.results import Example
+from contracts.records import Example
 from baselines.engine import LanguageModel
 from baselines.prompting import builtin_templates, fill
 

@@ -13,9 +13,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from advisor.results import Example, Prediction
-from baselines import strategies
+from contracts.records import Example, Prediction
+from baselines.registry import strategies
 from baselines.base import Strategy
+from baselines.device import gradient_checkpointing, optimizer_name, probe, torch_dtype
 from baselines.finetune.data import data_warnings, messages, template_text, tokenize, validation_split
 from baselines.finetune.train import TrainOptions, curve_flags, train
 from baselines.finetune.weights import dir_mb, parameter_counts, weights_mb
@@ -75,29 +76,41 @@ class FineTune(Strategy):
 
     label: ClassVar[str]
     """Prefix of trial names."""
+    changes_weights = True
+    adapters: ClassVar[bool] = False
+    """Low-rank adapters on a frozen base (LoRA, QLoRA): gradient checkpointing is on by default on a GPU."""
 
     @classmethod
     def expand(cls, options: TrainOptions, spec) -> list[tuple[str, dict[str, Any]]]:
         template_text(spec.task.type, options.template)  # unknown template: a plan error, before any training
         return [(cls.label, options.model_dump(mode="json"))]
 
+    @classmethod
+    def for_device(cls, settings: dict[str, Any], kind: str) -> dict[str, Any]:
+        """Gradient checkpointing decided for this device type when the spec leaves it open."""
+        return {**settings, "gradient_checkpointing": gradient_checkpointing(settings["gradient_checkpointing"], cls.adapters, kind)}
+
     def adapt(self, model):
         """Mark what trains; returns the model to train (possibly a peft wrapper)."""
         raise NotImplementedError
 
-    def load(self):
-        """(model, tokenizer) on the best device; quantized to 4 bits when the settings name a quant_type."""
-        from baselines.models import load_model, pick_device, pick_dtype
+    def serving_model(self, model):
+        """The trained model as it answers: as trained, unless a method trained in another precision."""
+        return model
 
-        device, s = pick_device(), self.settings
+    def load(self):
+        """(model, tokenizer) on the trial's device; quantized to 4 bits when the settings name a quant_type."""
+        from baselines.models import load_model
+
+        s = self.settings
         quant = None
         if s.get("quant_type"):
             from transformers import BitsAndBytesConfig
 
-            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=s["quant_type"],
-                                       bnb_4bit_use_double_quant=s["double_quant"], bnb_4bit_compute_dtype=pick_dtype(device))
-        model, tokenizer = load_model(self.ctx.spec.model, device=device, quantization_config=quant)
-        if quant is not None:
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=s["quant_type"], bnb_4bit_use_double_quant=s["double_quant"],
+                                       bnb_4bit_compute_dtype=torch_dtype(self.device.precision))
+        model, tokenizer = load_model(self.ctx.spec.model, device=self.device.device, quantization_config=quant)
+        if quant is not None:  # peft casts every weight it did not quantize (embeddings, head, norms) to fp32
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=s["gradient_checkpointing"])
@@ -109,6 +122,8 @@ class FineTune(Strategy):
         from baselines.engine import LanguageModel
         from evaluators.meters import PeakMemory
 
+        self.device = probe(self.ctx.device)
+        self.settings = type(self).for_device(self.settings, self.device.type)
         s, spec, splits = self.settings, self.ctx.spec, self.ctx.splits
         opts = type(self).Options.model_validate(s)
         random.seed(spec.seed)
@@ -126,12 +141,13 @@ class FineTune(Strategy):
         self.warnings = data_warnings(splits.train, splits.labels, spec.task.type, sum(t.truncated for t in train_tok), s["max_seq_len"])
         if not val_tok:
             self.warnings.append("no validation split: early stopping and the overfitting check are off")
-        paged = bool(s.get("quant_type")) and self.lm.device.type == "cuda"
-        with PeakMemory() as memory, no_cpu_4bit_repacking(model):
+        self.optimizer = optimizer_name(bool(s.get("quant_type")), self.device.type)
+        with PeakMemory(self.device.device) as memory, no_cpu_4bit_repacking(model):
             self.state = train(model, train_tok, val_tok, opts, seed=spec.seed, pad_id=tokenizer.pad_token_id,
-                               checkpoints=self.ctx.trial_dir / "checkpoints", paged_optimizer=paged, progress=self.ctx.progress)
+                               checkpoints=self.ctx.trial_dir / "checkpoints", precision=self.device.precision,
+                               optimizer_name=self.optimizer, progress=self.ctx.progress)
         self.train_memory = memory
-        self.optimizer = "bitsandbytes PagedAdamW8bit" if paged else "torch AdamW"
+        self.lm.model = self.serving_model(model)
         if self.state.get("resumed_from_epoch"):
             self.warnings.append(f"training resumed from the checkpoint of epoch {self.state['resumed_from_epoch']}")
         self._export()
@@ -154,7 +170,7 @@ class FineTune(Strategy):
             self.ctx.progress(done, len(examples), "answering")
 
         return answer(self.lm, examples, prompts, task_type=self.ctx.spec.task.type, labels=self.ctx.splits.labels,
-                      max_new_tokens=self.settings["max_new_tokens"], batch_size=self.settings["batch_size"], progress=tick)
+                      max_new_tokens=self.settings["max_new_tokens"], progress=tick)
 
     def resources(self) -> dict[str, Any]:
         state = self.state
@@ -173,11 +189,14 @@ class FineTune(Strategy):
             "train_peak_rss_mb": round(self.train_memory.peak_mb, 1),
             "train_rss_delta_mb": round(self.train_memory.peak_mb - self.train_memory.start_mb, 1),
             "longest_train_tokens": self.longest,
-            "device": self.lm.device.type,
+            **self.device.as_resources(),
             "optimizer": self.optimizer,
+            "gradient_checkpointing": self.settings["gradient_checkpointing"],
         }
-        if self.train_memory.cuda_peak_mb is not None:
-            out["train_peak_cuda_mb"] = round(self.train_memory.cuda_peak_mb, 1)
+        cuda = self.train_memory.as_dict()
+        if "peak_cuda_mb" in cuda:  # the peak includes the weights loaded before training (the estimate's weights term)
+            out.update(train_peak_cuda_mb=cuda["peak_cuda_mb"], train_cuda_delta_mb=cuda["peak_cuda_delta_mb"],
+                       train_cuda_reserved_mb=cuda["peak_cuda_reserved_mb"])
         return out
 
     def adapted_model(self):
@@ -211,7 +230,8 @@ class Lora(FineTune):
     """LoRA: low-rank adapters on the frozen base model (peft)."""
 
     Options = LoraOptions
-    cost_rank = 4
+    simplicity_rank = 4
+    adapters = True
     label = "lora"
 
     @classmethod
@@ -234,7 +254,7 @@ class QLora(Lora):
     """QLoRA: LoRA on a 4-bit NF4 base model (bitsandbytes; CPU or CUDA)."""
 
     Options = QLoraOptions
-    cost_rank = 5
+    simplicity_rank = 5
     label = "qlora"
 
 
@@ -243,7 +263,7 @@ class IA3(FineTune):
     """IA3: learned rescaling vectors, the cheapest peft method (peft)."""
 
     Options = IA3Options
-    cost_rank = 3
+    simplicity_rank = 3
     label = "ia3"
 
     def adapt(self, model):
@@ -259,14 +279,17 @@ class Full(FineTune):
     """Full fine-tuning: every weight trains."""
 
     Options = FullOptions
-    cost_rank = 6
+    simplicity_rank = 6
     label = "full"
 
     def adapt(self, model):
         import torch
 
-        if next(model.parameters()).device.type == "cuda":
-            model = model.to(torch.float32)  # fp32 master weights; the loop autocasts to bf16
+        model = model.to(torch.float32)  # fp32 master weights (a no-op on the CPU); the loop autocasts to 16 bit
         for p in model.parameters():
             p.requires_grad_(True)
         return model
+
+    def serving_model(self, model):
+        """Back to the serving precision, as every other trial answers and as the base model is scored for forgetting."""
+        return model.to(torch_dtype(self.device.precision))

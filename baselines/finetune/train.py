@@ -14,7 +14,14 @@ weights for full fine-tuning), the optimizer state, the RNG state and `state.jso
 early-stopping bookkeeping). Each is written to a temporary folder and renamed, so a kill leaves the
 previous checkpoint intact. The learning-rate schedule is a pure function of the step, so the step
 is its whole state. `<dir>/finished.json` marks a completed training run (optimizer states are then
-deleted): running again only reloads the best weights.
+deleted): running again only reloads the best weights. A checkpoint belongs to its configuration:
+the options, the data sizes, the device type, precision, optimizer and library versions; any change
+starts training afresh rather than mixing the two.
+
+Precision: the weights stay as loaded (bf16 or fp16 on a GPU, fp32 master weights for full
+fine-tuning) and the forward pass runs under autocast in the device's precision; fp16 adds a
+GradScaler (its small gradients would underflow without one). On the CPU all of it is fp32 and the
+scaler is off.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from advisor.rundir import read_json, write_json
-from advisor.spec import Strict
+from contracts.io import read_json, write_json
+from contracts.spec import Strict
+from baselines.device import ADAMW, PAGED_ADAMW_8BIT, library_versions, torch_dtype
 from baselines.finetune.data import IGNORE, Tokenized, collate
 
 
@@ -39,7 +47,7 @@ class TrainOptions(Strict):
     """Settings shared by every fine-tuning method (each method's Options extends this)."""
 
     epochs: int = Field(2, ge=1, description="Passes over the training split.")
-    batch_size: int = Field(8, ge=1, description="Examples per micro-batch (also used for answering).")
+    batch_size: int = Field(8, ge=1, description="Examples per training micro-batch (answering batches are sized to the device).")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
@@ -49,7 +57,8 @@ class TrainOptions(Strict):
     max_seq_len: int = Field(256, ge=16, description="Tokens per example (prompt + answer); longer prompts are cut.")
     validation_fraction: float = Field(0.1, ge=0, lt=0.5, description="Train share held out when the task has no validation split.")
     patience: int = Field(2, ge=1, description="Epochs without a better validation loss before stopping early.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: less memory, ~30% slower.")
+    gradient_checkpointing: bool | None = Field(None, description="Recompute activations in backward: less memory, ~30% slower "
+                                                "(default: on for LoRA and QLoRA on a GPU, off otherwise).")
     template: str = Field("instruct", description="Prompting template used for training and answering.")
     max_new_tokens: int = Field(32, ge=1, description="Generation bound for qa / generation tasks.")
 
@@ -64,9 +73,9 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     return max(0.0, 1.0 - done) if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
-def make_optimizer(params, opts: TrainOptions, paged: bool):
-    """bitsandbytes' paged 8-bit AdamW on CUDA for QLoRA (optimizer memory spills to host instead of OOM); torch AdamW otherwise."""
-    if paged:
+def make_optimizer(params, opts: TrainOptions, name: str):
+    """The optimizer `baselines.device.optimizer_name` chose: torch AdamW, or bitsandbytes' paged 8-bit AdamW."""
+    if name == PAGED_ADAMW_8BIT:
         import bitsandbytes as bnb
 
         return bnb.optim.PagedAdamW8bit(params, lr=opts.lr, weight_decay=opts.weight_decay)
@@ -75,26 +84,22 @@ def make_optimizer(params, opts: TrainOptions, paged: bool):
     return torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
 
 
-def _autocast(device):
-    """bf16 autocast on GPUs that support it (fp32 master weights stay fp32); a no-op on CPU."""
-    import contextlib
-
+def _autocast(device, precision: str):
+    """Autocast to the device's 16-bit precision (fp32 weights stay fp32); a no-op in fp32 (the CPU)."""
     import torch
 
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch_dtype(precision), enabled=precision != "fp32")
 
 
-def _micro_loss(model, batch: dict, device):
+def _micro_loss(model, batch: dict, device, precision: str = "fp32"):
     """(mean loss over the batch's answer tokens, number of answer tokens, number of real tokens)."""
     batch = {k: v.to(device) for k, v in batch.items()}
-    with _autocast(device):
+    with _autocast(device, precision):
         out = model(**batch)
     return out.loss.float(), int((batch["labels"][:, 1:] != IGNORE).sum()), int(batch["attention_mask"].sum())
 
 
-def validation_loss(model, data: list[Tokenized], batch_size: int, pad_id: int) -> float:
+def validation_loss(model, data: list[Tokenized], batch_size: int, pad_id: int, precision: str = "fp32") -> float:
     """Mean loss per answer token over the whole validation split."""
     import torch
 
@@ -103,7 +108,7 @@ def validation_loss(model, data: list[Tokenized], batch_size: int, pad_id: int) 
     total = count = 0.0
     with torch.no_grad():
         for i in range(0, len(data), batch_size):
-            loss, n, _ = _micro_loss(model, collate(data[i : i + batch_size], pad_id), device)
+            loss, n, _ = _micro_loss(model, collate(data[i : i + batch_size], pad_id), device, precision)
             total, count = total + loss.item() * n, count + n
     model.train()
     return total / max(count, 1)
@@ -152,7 +157,7 @@ def latest_checkpoint(root: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-def _resume(root: Path, model, optimizer, fingerprint: dict) -> dict | None:
+def _resume(root: Path, model, optimizer, scaler, fingerprint: dict) -> dict | None:
     """Load the newest checkpoint of this same configuration; None means start from scratch."""
     import torch
 
@@ -164,8 +169,11 @@ def _resume(root: Path, model, optimizer, fingerprint: dict) -> dict | None:
         shutil.rmtree(root, ignore_errors=True)  # another configuration's checkpoints: never mix them
         return None
     load_trainable(model, last / "trainable.safetensors")
-    optimizer.load_state_dict(torch.load(last / "optimizer.pt", weights_only=False))
-    rng = torch.load(last / "rng.pt", weights_only=False)
+    device = next(model.parameters()).device  # saved on another GPU index: load onto this one
+    optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=device, weights_only=False))
+    if state.get("grad_scaler"):
+        scaler.load_state_dict(state["grad_scaler"])
+    rng = torch.load(last / "rng.pt", map_location="cpu", weights_only=False)  # RNG states are CPU tensors
     torch.set_rng_state(rng["cpu"])
     if rng["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
@@ -187,21 +195,25 @@ def _finish(root: Path | None, model, state: dict) -> dict:
 
 
 def train(model, train_data: list[Tokenized], val_data: list[Tokenized], opts: TrainOptions, *, seed: int, pad_id: int,
-          checkpoints: Path | None = None, paged_optimizer: bool = False,
+          checkpoints: Path | None = None, precision: str = "fp32", optimizer_name: str = ADAMW,
           progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Train `model`'s trainable parameters in place; returns the state (curves, timings, resume info)."""
+    """Train `model`'s trainable parameters in place; returns the state (curves, timings, resume info).
+
+    `precision` ('fp32', 'bf16' or 'fp16') is the autocast dtype; `optimizer_name` one of baselines.device's."""
     import torch
 
     device = next(model.parameters()).device
     progress = progress or (lambda *a: None)
-    fingerprint = {"options": opts.model_dump(mode="json"), "seed": seed, "n_train": len(train_data), "n_val": len(val_data)}
+    fingerprint = {"options": opts.model_dump(mode="json"), "seed": seed, "n_train": len(train_data), "n_val": len(val_data),
+                   "device": device.type, "precision": precision, "optimizer": optimizer_name, "versions": library_versions()}
     if checkpoints is not None and (done := read_json(checkpoints / "finished.json")) and done.get("fingerprint") == fingerprint:
         load_trainable(model, checkpoints / f"epoch-{done['best_epoch'] or done['epoch']}" / "trainable.safetensors")
         return {**done, "reused_finished_training": True}
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], opts, paged_optimizer)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], opts, optimizer_name)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")  # fp16 gradients underflow without it
     state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "train_loss": [], "val_loss": [], "best_epoch": None,
              "best_val": None, "bad_epochs": 0, "stopped_early": False, "train_s": 0.0, "tokens": 0, "resumed_from_epoch": None}
-    if checkpoints is not None and (resumed := _resume(checkpoints, model, optimizer, fingerprint)):
+    if checkpoints is not None and (resumed := _resume(checkpoints, model, optimizer, scaler, fingerprint)):
         state = {**resumed, "resumed_from_epoch": resumed["epoch"]}
     if opts.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -222,16 +234,18 @@ def train(model, train_data: list[Tokenized], val_data: list[Tokenized], opts: T
             n_group = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in group)
             step_loss = 0.0
             for batch in group:  # token-weighted: every answer token counts the same, whatever its micro-batch
-                loss, n, n_tokens = _micro_loss(model, batch, device)
-                (loss * (n / max(n_group, 1))).backward()
+                loss, n, n_tokens = _micro_loss(model, batch, device, precision)
+                scaler.scale(loss * (n / max(n_group, 1))).backward()
                 step_loss += loss.item() * n / max(n_group, 1)
                 state["tokens"] += n_tokens
             if opts.max_grad_norm:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], opts.max_grad_norm)
             lr = opts.lr * lr_factor(state["step"], total, warmup, opts.schedule)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            optimizer.step()
+            scaler.step(optimizer)  # skipped when fp16 gradients overflowed
+            scaler.update()
             optimizer.zero_grad(set_to_none=True)
             state["step"] += 1
             state["train_loss"].append({"step": state["step"], "epoch": epoch, "loss": round(step_loss, 5), "lr": lr})
@@ -239,13 +253,14 @@ def train(model, train_data: list[Tokenized], val_data: list[Tokenized], opts: T
         state["train_s"] += time.perf_counter() - began
         state["epoch"] = epoch
         if val_data:
-            val = validation_loss(model, val_data, opts.batch_size, pad_id)
+            val = validation_loss(model, val_data, opts.batch_size, pad_id, precision)
             state["val_loss"].append({"epoch": epoch, "step": state["step"], "loss": round(val, 5)})
             if state["best_val"] is None or val < state["best_val"]:
                 state.update(best_val=val, best_epoch=epoch, bad_epochs=0)
             else:
                 state["bad_epochs"] += 1
                 state["stopped_early"] = state["bad_epochs"] >= opts.patience and epoch < opts.epochs
+        state["grad_scaler"] = scaler.state_dict()  # {} when off; a float and counters in fp16
         if checkpoints is not None:
             save_checkpoint(checkpoints, model, optimizer, state)
     model.config.use_cache = True

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from advisor.results import Example, Prediction
-from advisor.spec import Strict
-from baselines import strategies
+from contracts.records import Example, Prediction
+from contracts.spec import Strict
+from baselines.registry import strategies
 from baselines.base import Strategy
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -76,7 +76,11 @@ class Prompting(Strategy):
     """Prompt engineering: zero-shot and k-shot prompts over several templates."""
 
     Options = PromptingOptions
-    cost_rank = 0
+    simplicity_rank = 0
+
+    @classmethod
+    def is_baseline(cls, settings: dict[str, Any]) -> bool:
+        return settings.get("shots") == 0
 
     @classmethod
     def expand(cls, options: PromptingOptions, spec) -> list[tuple[str, dict[str, Any]]]:
@@ -120,10 +124,10 @@ class Prompting(Strategy):
         """The k train examples nearest to each input by embedding cosine similarity."""
         import numpy as np
 
-        from advisor.spec import EMBEDDED_EMBEDDER
+        from contracts.spec import EMBEDDED_EMBEDDER
         from baselines.embedding import Embedder
 
-        embedder = Embedder(EMBEDDED_EMBEDDER)
+        embedder = Embedder(EMBEDDED_EMBEDDER, device=self.ctx.device)
         pool_vecs = embedder.embed([e.input for e in self.pool])
         query_vecs = embedder.embed([e.input for e in examples])
         k = min(self.settings["shots"], len(self.pool))

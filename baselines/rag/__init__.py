@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from advisor.registry import UnknownName
-from advisor.results import Example, Prediction
-from advisor.spec import EMBEDDED_EMBEDDER, Strict
-from baselines import strategies
+from contracts.registry import UnknownName
+from contracts.records import Example, Prediction
+from contracts.spec import EMBEDDED_EMBEDDER, Strict
+from baselines.registry import strategies
 from baselines.base import Strategy
 from baselines.models import fingerprint
 from baselines.rag.chunking import Chunk, ChunkParams, chunkers
@@ -117,7 +117,8 @@ class Rag(Strategy):
     """Retrieval-augmented generation: chunkers x vector indexes over a knowledge corpus."""
 
     Options = RagOptions
-    cost_rank = 1
+    simplicity_rank = 1
+    retrieves = True
 
     @classmethod
     def expand(cls, options: RagOptions, spec) -> list[tuple[str, dict[str, Any]]]:
@@ -148,7 +149,7 @@ class Rag(Strategy):
 
         s = self.settings
         self.corpus = load_corpus(corpus_path(self.ctx.spec), self.settings["max_documents"], self.ctx.spec.seed)
-        self.embedder = Embedder(s["embedder"])
+        self.embedder = Embedder(s["embedder"], device=self.ctx.device)
         self.ctx.progress(0, 3, "chunking")
         chunker = chunkers.get(s["chunker"])(ChunkParams(**s["chunk_params"]), Tools(self.embedder.token_spans, self.embedder.embed))
         self.chunks: list[Chunk] = chunker.split_all(self.corpus.documents)
@@ -172,7 +173,7 @@ class Rag(Strategy):
     def _save(self) -> None:
         import faiss
 
-        from advisor.rundir import write_jsonl
+        from contracts.io import write_jsonl
 
         self.ctx.trial_dir.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.built.index, str(self.ctx.trial_dir / "index.faiss"))

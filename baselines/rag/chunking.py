@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from advisor.registry import Registry
+from contracts.registry import Registry
 from baselines.rag.corpus import Document
 
 TokenSpans = Callable[[str], list[tuple[int, int]]]

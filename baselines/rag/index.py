@@ -15,8 +15,8 @@ from typing import Any, Callable
 import numpy as np
 from pydantic import Field
 
-from advisor.registry import Registry
-from advisor.spec import Strict
+from contracts.registry import Registry
+from contracts.spec import Strict
 
 MIN_PER_LIST = 39
 """faiss's k-means wants about 39 training vectors per centroid; fewer and it warns of poor clusters."""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from advisor.runner import compare
+from advisor import compare
 from advisor.task import check_task
 from baselines import Context, strategies
 from baselines.finetune import train as train_mod
@@ -121,7 +121,7 @@ def test_qlora_loads_4bit_and_its_weights_are_smaller_than_loras(classification_
 def test_lora_and_qlora_share_everything_but_their_options():
     lora, qlora = strategies.get("lora"), strategies.get("qlora")
     assert issubclass(qlora, lora)
-    assert {k for k in vars(qlora) if not k.startswith("__")} == {"Options", "cost_rank", "label", "_abc_impl"}
+    assert {k for k in vars(qlora) if not k.startswith("__")} == {"Options", "simplicity_rank", "label", "_abc_impl"}
     assert set(qlora.Options.model_fields) - set(lora.Options.model_fields) == {"quant_type", "double_quant"}
 
 

@@ -44,7 +44,7 @@ def test_asking_for_it_without_rag_is_a_plan_error(tmp_path, tiny_model_dir):
 
 
 def test_compare_reuses_the_training_and_answers_with_retrieval(tmp_path, tiny_model_dir, fake_embedder):
-    from advisor.runner import compare
+    from advisor import compare
 
     out = compare(qa_task(tmp_path, tiny_model_dir, f"{LORA}\n  {RAG}"), out=tmp_path / "run", isolate=False)
     results = json.loads((out / "results.json").read_text())
@@ -78,13 +78,11 @@ def test_without_a_finished_training_it_trains_in_the_fine_tuned_trials_folder(t
     assert (lora_dir / "checkpoints" / "finished.json").exists()  # the lora trial will reload, not retrain
 
 
-def test_forgetting_is_the_fine_tuned_trials_own(tmp_path, tiny_model_dir, fake_embedder, monkeypatch):
-    from pathlib import Path
-
-    from advisor.runner import compare
+def test_forgetting_is_the_fine_tuned_trials_own(tmp_path, tiny_model_dir, fake_embedder, monkeypatch, benchmark_data):
+    from advisor import compare
     from evaluators import forgetting
 
-    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(benchmark_data))
     calls = []
     real = forgetting.lm_eval_scores
     monkeypatch.setattr(forgetting, "lm_eval_scores", lambda *a, **k: calls.append(1) or real(*a, **k))

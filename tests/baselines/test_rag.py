@@ -149,7 +149,7 @@ def test_empty_corpus_and_unknown_names_are_spec_errors(tmp_path):
 
 
 def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder, monkeypatch):
-    from advisor.runner import compare
+    from advisor import compare
 
     monkeypatch.setattr(Embedder, "text_budget", 7)  # the fixed 8-token chunks overflow it, short sentence groups do not
 

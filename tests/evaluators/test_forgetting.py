@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from advisor.runner import compare
+from advisor import compare
 from conftest import registered
 from baselines.prompting import Prompting
 from evaluators.benchmarks import benchmarks, task_dir
 from evaluators.forgetting import lm_eval_scores
 from evaluators.statistics import mcnemar_p, paired_bootstrap_ci
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-
 
 @pytest.mark.parametrize("name", sorted(benchmarks.names()))
-def test_every_adapter_reads_the_shared_data(name):
-    rows = [json.loads(line) for line in (SHARED / name / "test.jsonl").read_text().splitlines()[:20]]
+def test_every_adapter_reads_the_shared_data(name, benchmark_data):
+    rows = [json.loads(line) for line in (benchmark_data / name / "test.jsonl").read_text().splitlines()[:20]]
     for row in rows:
         doc = benchmarks.get(name)(row)
         assert doc["query"] and len(doc["choices"]) >= 2 and 0 <= doc["gold"] < len(doc["choices"])
@@ -35,8 +32,8 @@ def test_statistics_on_paired_items():
 
 
 @pytest.fixture(scope="module")
-def arc_tasks(tmp_path_factory):
-    return task_dir(["arc_easy"], SHARED, tmp_path_factory.mktemp("cache"))
+def arc_tasks(tmp_path_factory, benchmark_data):
+    return task_dir(["arc_easy"], benchmark_data, tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.slow
@@ -73,8 +70,8 @@ class Perturbed(Prompting):
 
 
 @pytest.mark.slow
-def test_runner_records_forgetting_only_for_changed_weights(classification_task, tmp_path, monkeypatch):
-    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(SHARED))
+def test_runner_records_forgetting_only_for_changed_weights(classification_task, tmp_path, monkeypatch, benchmark_data):
+    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(benchmark_data))
     task = classification_task("prompting: {shots: [0], templates: [terse]}", "forgetting: {benchmarks: [arc_easy], limit: 6}\n")
     out = compare(task, out=tmp_path / "run", isolate=False)
     (trial,) = json.loads((out / "results.json").read_text())["trials"]
@@ -82,8 +79,8 @@ def test_runner_records_forgetting_only_for_changed_weights(classification_task,
 
 
 @pytest.mark.slow
-def test_forgetting_deltas_for_an_adapted_model(classification_task, tmp_path, monkeypatch):
-    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(SHARED))
+def test_forgetting_deltas_for_an_adapted_model(classification_task, tmp_path, monkeypatch, benchmark_data):
+    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(benchmark_data))
     with registered("perturbed", Perturbed):
         task = classification_task("perturbed: {shots: [0], templates: [terse]}", "forgetting: {benchmarks: [arc_easy], limit: 6}\n")
         out = compare(task, out=tmp_path / "run", isolate=False)
@@ -96,10 +93,10 @@ def test_forgetting_deltas_for_an_adapted_model(classification_task, tmp_path, m
     assert list((out / "forgetting").glob("base-*.json"))
 
 
-def test_adding_benchmarks_later_measures_stored_fine_tunes_without_retraining(classification_task, tmp_path, monkeypatch):
+def test_adding_benchmarks_later_measures_stored_fine_tunes_without_retraining(classification_task, tmp_path, monkeypatch, benchmark_data):
     from baselines.finetune import train as train_mod
 
-    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(SHARED))
+    monkeypatch.setenv("ADVISOR_BENCHMARK_DATA", str(benchmark_data))
     lora = "lora: {r: 4, epochs: 1, batch_size: 4, max_seq_len: 64}\n  prompting: {shots: [0], templates: [terse]}"
     compare(classification_task(lora), out=tmp_path / "run", isolate=False)
     monkeypatch.setattr(train_mod, "_micro_loss", lambda *a: pytest.fail("trained again"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.registry import UnknownName, did_you_mean
+from contracts.registry import UnknownName, did_you_mean
 
 
 class Gpu(BaseModel):
