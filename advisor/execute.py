@@ -1,0 +1,126 @@
+"""One trial -> one stored TrialRecord: prepare, predict, score, measure forgetting, save.
+
+Failures are results: an exception (or out of memory) is stored as a failed record with its reason,
+and the run goes on. This module knows nothing of processes or loops (advisor.run_loop does).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from advisor.rundir import RunDir
+from contracts.io import write_jsonl
+from contracts.records import Forgetting, Latency, Prediction, Resources, Splits, Trial, TrialRecord
+from evaluators.meters import PeakMemory, WallClock
+
+if TYPE_CHECKING:
+    from baselines.base import TrialRef
+
+Progress = Callable[[int, int, str], None]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: Progress | None = None,
+                  isolation: str = "in-process") -> TrialRecord:
+    """Prepare, predict, score and store one trial. Failures are results: they are stored too."""
+    from baselines import Context, strategies
+    from baselines.models import pick_device
+    from evaluators import metrics
+    from evaluators.statistics import score_all
+
+    record = TrialRecord(**TrialRecord.pending(trial).model_dump(exclude_unset=True, exclude={"status"}), status="ok", started_at=_now())
+    ctx = Context(spec, splits, store.trial_dir(trial), progress or (lambda *a: None), find_trial=trial_finder(store, spec, splits))
+    strategy = strategies.get(trial.family)(trial.settings, ctx)
+    try:
+        with PeakMemory() as memory, WallClock() as total:
+            with WallClock() as prep:
+                strategy.prepare()
+            with WallClock() as pred:
+                predictions = strategy.predict(splits.test)
+    except Exception as exc:  # noqa: BLE001 - any failure of one trial is recorded, the run goes on
+        oom = type(exc).__name__ in ("OutOfMemoryError", "MemoryError")
+        (ctx.trial_dir / "error.txt").write_text(traceback.format_exc())
+        failed = record.model_copy(update={"status": "oom" if oom else "failed", "error": f"{type(exc).__name__}: {exc}"})
+        store.save_trial(failed)
+        return failed
+    refs = [e.target for e in splits.test]
+    outputs = [p.output for p in predictions]
+    write_jsonl(ctx.trial_dir / "predictions.jsonl",
+                [{**p.to_json(), "input": e.input, "target": e.target} for p, e in zip(predictions, splits.test)])
+    record.metrics = {**score_all(metrics.for_task(spec.task.type), outputs, refs, seed=spec.seed),
+                      **strategy.extra_metrics(splits.test, predictions)}
+    record.n_test = len(refs)
+    record.resources = Resources.model_validate({
+        "wall_s": round(total.seconds, 2), "prepare_s": round(prep.seconds, 2), "predict_s": round(pred.seconds, 2),
+        **_token_figures(predictions), "device": pick_device(), **memory.as_dict(),
+        "memory_measured": f"{isolation}; RSS sampled every 20 ms from the trial's start", **strategy.resources()})
+    record.details = strategy.details()
+    latencies = sorted(p.latency_ms for p in predictions)
+    record.latency = Latency(p50_ms=_quantile(latencies, 0.5), p95_ms=_quantile(latencies, 0.95),
+                             measured="per-query share of batched wall time")
+    if spec.forgetting and spec.forgetting.benchmarks:
+        record.forgetting = _forgetting(spec, strategy, store, record.resources)
+    record.finished_at = _now()
+    store.save_trial(record)
+    return record
+
+
+def trial_finder(store: RunDir, spec, splits: Splits) -> Callable[[str, str, dict[str, Any]], TrialRef]:
+    """The handle strategies get on other trials of this plan (fine-tuning + RAG finds its training there)."""
+    from advisor.plan import make_trial
+    from baselines.base import TrialRef
+
+    def find(family: str, name: str, settings: dict[str, Any]) -> TrialRef:
+        trial = make_trial(spec, splits, family, name, settings)
+        return TrialRef(trial.id, trial.hash, store.trial_dir(trial), store.finished(trial))
+
+    return find
+
+
+def _token_figures(predictions: list[Prediction]) -> dict:
+    n = max(len(predictions), 1)
+    answer_ms = sum(p.latency_ms for p in predictions)
+    prompt = sum(p.prompt_tokens for p in predictions)
+    # throughput of the answering itself (a prompting trial also scores its other templates)
+    return {"examples_per_s": round(1000 * n / answer_ms, 2) if answer_ms else None, "prompt_tokens": prompt,
+            "output_tokens": sum(p.output_tokens for p in predictions), "prompt_tokens_per_query": round(prompt / n, 1),
+            "n_predictions": len(predictions)}
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2) if values else None
+
+
+def _forgetting(spec, strategy, store: RunDir, resources: Resources) -> Forgetting:
+    """Benchmarks on the adapted model, outside the trial's time and memory figures."""
+    from baselines.models import cache_dir, fingerprint, load_model
+    from evaluators.forgetting import BaseModelRef, forgetting_record
+
+    base = BaseModelRef(fingerprint(spec.model), lambda: load_model(spec.model))
+    with WallClock() as clock:
+        try:
+            found = strategy.forgetting_measured() or forgetting_record(spec, strategy.adapted_model(), store.root, cache_dir(), base)
+        except Exception as exc:  # noqa: BLE001 - a benchmark failure must not lose the trial's own results
+            found = {"applies": True, "error": f"{type(exc).__name__}: {exc}"}
+    resources.forgetting_s = round(clock.seconds, 2)
+    return Forgetting.model_validate(found)
+
+
+def quiet_libraries() -> None:
+    """Library progress bars would garble the runner's own; bitsandbytes' CPU backend logs a warning about
+    an optional kernels package on every import, which is harmless (its own CPU kernels are used); peft
+    calls a transformers method that transformers 5 marks deprecated."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)

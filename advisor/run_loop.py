@@ -1,0 +1,229 @@
+"""Run a plan: trials through an executor, each stored the moment it finishes, reused on re-run.
+
+Why a worker process per trial (LocalExecutor's default): a trial's peak memory must be its own
+(ru_maxrss only ever grows in a long-lived process), an out-of-memory kill must cost one trial rather
+than the whole run, and fine-tuned weights must not leak into the next trial. Loading the cached
+model takes under a second, so isolation is cheap. `isolate=False` runs trials in this process
+(tests, debugging); memory is then measured relative to the trial's start.
+
+Other executors (e.g. Ray) implement `Executor.run`: one trial in, its stored TrialRecord out.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from advisor.execute import Progress as OnProgress
+from advisor.execute import execute_trial, quiet_libraries
+from advisor.plan import make_plan
+from advisor.results_writer import header, write_results
+from advisor.rundir import RunDir
+from advisor.task import check_task, corpus_warnings
+from contracts.io import read_json, write_json
+from contracts.records import Splits, Trial, TrialRecord
+
+RUNS_ROOT = Path("runs")
+"""Where runs go without --out: relative to the working directory, like the README says."""
+
+
+class Interrupt:
+    """Ctrl-C for one run: remembered, then raised. The flag makes sure a KeyboardInterrupt that lands
+    inside a finalizer or a library callback (where Python only prints it) still stops the run."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def handler(self, signum, frame) -> None:
+        self._event.set()
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise KeyboardInterrupt
+
+
+class Executor(Protocol):
+    def run(self, trial: Trial, spec, splits: Splits, store: RunDir, on_progress: OnProgress, interrupt: Interrupt) -> TrialRecord:
+        """Run one trial to its stored record (ok or failed); raise KeyboardInterrupt when interrupted."""
+
+
+def _worker(trial: Trial, spec_path: str, out: str, messages) -> None:
+    """Entry point of a trial's worker process; reports progress through `messages`."""
+    quiet_libraries()
+    try:
+        spec, splits, _ = check_task(spec_path)
+        execute_trial(trial, spec, splits, RunDir(Path(out)),
+                      progress=lambda done, total, what: messages.put((done, total, what)), isolation="own worker process")
+    except KeyboardInterrupt:
+        pass  # the parent handles Ctrl-C; an interrupted trial is simply not stored
+
+
+class LocalExecutor:
+    """Trials one after another on this machine, each in its own worker process (or in this one)."""
+
+    def __init__(self, isolate: bool = True):
+        self.isolate = isolate
+
+    def run(self, trial: Trial, spec, splits: Splits, store: RunDir, on_progress: OnProgress, interrupt: Interrupt) -> TrialRecord:
+        if not self.isolate:
+            return execute_trial(trial, spec, splits, store, on_progress)
+        ctx = mp.get_context("spawn")
+        messages = ctx.Queue()
+        proc = ctx.Process(target=_worker, args=(trial, str(spec.source), str(store.root), messages), daemon=True)
+        proc.start()
+        try:
+            while proc.is_alive() or not messages.empty():
+                interrupt.check()
+                try:
+                    on_progress(*messages.get(timeout=0.2))
+                except queue_mod.Empty:
+                    pass
+            proc.join()
+        except BaseException:
+            proc.terminate()
+            proc.join(5)
+            raise
+        stored = read_json(store.trial_path(trial))
+        if stored is not None and stored.get("hash") == trial.hash:
+            return TrialRecord.model_validate(stored)
+        code = proc.exitcode
+        reason = f"killed by signal {-code} (9 usually means out of memory)" if code and code < 0 else f"exit code {code}"
+        record = TrialRecord.pending(trial).model_copy(update={"status": "oom" if code == -9 else "failed",
+                                                               "error": f"worker process died: {reason}"})
+        store.save_trial(record)
+        return record
+
+
+def _lacks_forgetting(record: dict, spec) -> bool:
+    """A stored trial that changed weights but was scored on other benchmarks (or none) than the spec asks
+    for now: it must run again (its training reloads from its checkpoint) so forgetting is measured."""
+    from baselines import strategies
+    from evaluators.forgetting import covers
+
+    if not (spec.forgetting and spec.forgetting.benchmarks and strategies.get(record["strategy"]).changes_weights):
+        return False
+    return (record.get("forgetting") or {}).get("applies") is not False and not covers(record.get("forgetting"), spec)
+
+
+def _reusable(trial: Trial, store: RunDir, spec) -> dict | None:
+    """A finished record of this exact trial, here or in an earlier run of the same task, measured on
+    the forgetting benchmarks the spec asks for."""
+    if (record := store.finished(trial)) and not _lacks_forgetting(record, spec):
+        return record
+    for other in sorted(store.root.parent.glob(f"{spec.name}-*"), reverse=True):
+        if other == store.root or not (record := RunDir(other).finished(trial)) or _lacks_forgetting(record, spec):
+            continue
+        shutil.copytree(other / "trials" / trial.id, store.trial_dir(trial), dirs_exist_ok=True)
+        store.save_trial(TrialRecord.model_validate({**record, "reused_from": str(other)}))
+        return record
+    return None
+
+
+def default_out(spec, resume: bool = True) -> Path:
+    """The newest unfinished run of this task (to resume it), else a new timestamped folder."""
+    runs = sorted(RUNS_ROOT.glob(f"{spec.name}-*"), reverse=True)
+    if resume and runs and (results := read_json(runs[0] / "results.json")) is not None and not results.get("complete"):
+        return runs[0]
+    return RUNS_ROOT / f"{spec.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+
+
+def dry_run(path, out: Path | None = None) -> list[str]:
+    """The plan as lines of text (warnings, then one line per trial); runs and writes nothing."""
+    spec, splits, warnings = check_task(path)
+    warnings += corpus_warnings(spec)
+    trials = make_plan(spec, splits)
+    store = RunDir(Path(out)) if out else None
+    lines = [str(w) for w in warnings]
+    for t in trials:
+        record = store.finished(t) if store else None
+        state = ("stored, will be reused" if not _lacks_forgetting(record, spec) else "stored, runs again for forgetting") if record else "to run"
+        lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}")
+    return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
+
+
+class _Run:
+    """One compare: the plan, its store and header, the executor, and what to do after each write."""
+
+    def __init__(self, spec, splits: Splits, trials: list[Trial], store: RunDir, head: dict, executor: Executor,
+                 console: Console, on_results: Callable[[Path], None]):
+        self.spec, self.splits, self.trials, self.store, self.head = spec, splits, trials, store, head
+        self.executor, self.console, self.on_results = executor, console, on_results
+        self.interrupt = Interrupt()
+
+    def write(self, complete: bool) -> None:
+        write_results(self.store, self.spec, self.trials, self.head, complete=complete)
+        self.on_results(self.store.root)
+
+    def run_all(self, fresh: bool) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=self.console, transient=False) as bars:
+            overall = bars.add_task("trials", total=len(self.trials))
+            for trial in self.trials:
+                self.interrupt.check()
+                if not fresh and (stored := _reusable(trial, self.store, self.spec)):
+                    self.console.print(f"  reused {trial.name} ({stored['status']})")
+                    bars.advance(overall)
+                    continue
+                inner = bars.add_task(f"  {trial.name}", total=None)
+
+                def on_progress(done: int, total: int, what: str, inner=inner, name=trial.name) -> None:
+                    bars.update(inner, completed=done, total=total, description=f"  {name}: {what}")
+
+                started = time.perf_counter()
+                record = self.executor.run(trial, self.spec, self.splits, self.store, on_progress, self.interrupt)
+                bars.remove_task(inner)
+                bars.advance(overall)
+                status = "[green]ok[/]" if record.status == "ok" else f"[red]{record.status}[/]: {record.error}"
+                self.console.print(f"  {trial.name}: {status} ({time.perf_counter() - started:.0f} s)")
+                self.write(complete=False)
+
+
+def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = False, console: Console | None = None,
+            executor: Executor | None = None, on_results: Callable[[Path], None] = lambda root: None) -> Path:
+    """Run every trial of a task (resuming what is stored) and write results.json; `on_results(run folder)`
+    is called after each write (the CLI renders the reports there)."""
+    from advisor.model_checks import model_checks
+    from baselines.models import resolve
+
+    console = console or Console(stderr=True)
+    quiet_libraries()
+    spec, splits, warnings = check_task(path)
+    warnings += corpus_warnings(spec)
+    trials = make_plan(spec, splits)
+    store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
+    store.lock()
+    model_path = resolve(spec.model)  # convert the embedded model once, before any trial is timed
+    warnings = warnings + model_checks(spec, splits, model_path)
+    head = header(spec, splits, warnings)
+    write_json(store.root / "plan.json", [{"id": t.id, "name": t.name, "strategy": t.family, "hash": t.hash} for t in trials])
+    write_json(store.root / "env.json", head["environment"])
+    for w in warnings:
+        console.print(str(w), markup=False, soft_wrap=True)
+    console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
+    run = _Run(spec, splits, trials, store, head, executor or LocalExecutor(isolate), console, on_results)
+    run.write(complete=False)  # exists (valid) from the start
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, run.interrupt.handler) if in_main else None
+    try:
+        run.run_all(fresh)
+    except KeyboardInterrupt:
+        run.write(complete=False)
+        console.print(f"[red]interrupted[/]: finished trials are kept in {store.root}; run the same command to resume")
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    run.write(complete=True)
+    return store.root

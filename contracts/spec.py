@@ -1,0 +1,131 @@
+"""The static part of task.yaml: every section's pydantic model, strict (unknown keys are errors).
+
+The `strategies` section and the metric check need the registries above this layer: advisor.spec adds
+them (`task_spec_model`). Lower layers type against `TaskSpecBase` and never import advisor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contracts.gpus import Gpu, find_gpu
+
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+EMBEDDED_EMBEDDER = "all-minilm-l6-v2"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskType(Strict):
+    type: Literal["classification", "qa", "generation"] = Field(
+        description="classification: pick one label; qa: short answer; generation: free text."
+    )
+    labels: list[str] | None = Field(
+        None, description="Allowed labels (classification). Default: the labels seen in train."
+    )
+
+
+class DataSpec(Strict):
+    train: Path = Field(description="Training examples (.jsonl or .csv), relative to task.yaml.")
+    test: Path = Field(description="Held-out examples every strategy is scored on.")
+    validation: Path | None = Field(None, description="Optional validation split.")
+    input: str = Field("text", description="Field holding the model input.")
+    target: str = Field("label", description="Field holding the expected output.")
+    id: str | None = Field(None, description="Field holding a unique id (default: the line number).")
+    test_limit: int | None = Field(
+        None, ge=1, description="Score only the first N test examples (a quick look, not a result)."
+    )
+    max_train: int = Field(20000, ge=1, description="Larger train splits are sampled down (seeded) with a warning.")
+    max_test: int = Field(2000, ge=1, description="Larger test splits are sampled down (seeded) with a warning.")
+    near_duplicate_threshold: float | None = Field(
+        0.95, gt=0, le=1, description="Cosine similarity above which a test input counts as leaked from train (None: off)."
+    )
+
+    @field_validator("train", "test", "validation")
+    @classmethod
+    def _known_format(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix.lower() not in (".jsonl", ".csv"):
+            raise ValueError(f"'{path}' must be a .jsonl or .csv file")
+        return path
+
+
+class KnowledgeSpec(Strict):
+    corpus: Path = Field(description="Folder of .md/.txt files, or a .jsonl of {id, text} documents.")
+
+
+class ForgettingSpec(Strict):
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description="General benchmarks: built-in local ones (arc_easy, hellaswag, ...) or any lm-eval task name.",
+    )
+    limit: int = Field(100, ge=1, description="Items per benchmark.")
+    data_dir: Path | None = Field(
+        None, description="Folder holding <benchmark>/test.jsonl (default: $ADVISOR_BENCHMARK_DATA)."
+    )
+
+
+class Constraints(Strict):
+    budget_usd: float | None = Field(None, ge=0, description="One-time budget for training.")
+    monthly_budget_usd: float | None = Field(None, ge=0, description="Monthly serving budget.")
+    max_latency_ms: float | None = Field(None, gt=0, description="Latency limit per query (p95).")
+    knowledge_changes: Literal["never", "yearly", "monthly", "weekly", "daily"] | None = None
+    monthly_queries: int | None = Field(None, ge=0, description="Expected query volume per month.")
+    max_forgetting: float | None = Field(None, ge=0, description="Largest tolerated benchmark drop (points).")
+    equivalence_points: float = Field(2.0, ge=0, description="A simpler trial replaces the best one only when the paired "
+                                      "95% CI shows it at most this many points worse.")
+
+
+class Pricing(Strict):
+    gpu_hour_usd: float = Field(2.5, ge=0, description="Price of one GPU hour.")
+    cpu_hour_usd: float = Field(0.1, ge=0, description="Price of one CPU machine hour.")
+    input_usd_per_1k_tokens: float | None = Field(None, ge=0, description="API price per 1k prompt tokens.")
+    output_usd_per_1k_tokens: float | None = Field(None, ge=0, description="API price per 1k output tokens.")
+
+
+class Target(Strict):
+    model: str = Field(description="Model size to project to, e.g. '8B', or a config.json path.")
+    gpu: str = Field(description="GPU name from the estimator's table, e.g. 'a10g-24gb', or one of `gpus`.")
+    gpus: dict[str, Gpu] = Field(default_factory=dict, description="GPUs to add to the estimator's table, by name.")
+
+    @model_validator(mode="after")
+    def _known_gpu(self):
+        try:
+            find_gpu(self.gpu, self.gpus)
+        except KeyError as exc:  # UnknownName: pydantic only turns ValueErrors into validation errors
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class TaskSpecBase(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Short name; used in run folders.")
+    model: str = Field(EMBEDDED_MODEL, description="Embedded default, a local folder or a hub id.")
+    task: TaskType
+    data: DataSpec
+    knowledge: KnowledgeSpec | None = None
+    metric: str | None = Field(None, description="Headline metric (default: per task type).")
+    seed: int = 0
+    forgetting: ForgettingSpec | None = None
+    constraints: Constraints = Field(default_factory=Constraints)
+    pricing: Pricing = Field(default_factory=Pricing)
+    target: Target | None = None
+
+    source: Path | None = Field(None, exclude=True, description="Where this spec was read from (set by the loader).")
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve(self, path: Path) -> Path:
+        """Relative paths in task.yaml are relative to the task file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def headline_metric(self) -> str:
+        return self.metric or {"classification": "accuracy", "qa": "token_f1", "generation": "token_f1"}[
+            self.task.type
+        ]
