@@ -174,7 +174,7 @@ def _check_spellings(spec, splits: Splits, labels: list[str], problems: list[Pro
             count[ex.target] += 1
             first.setdefault(ex.target, (str(spec.resolve(getattr(spec.data, split))), ex.line))
     groups: dict[str, list[str]] = {}
-    for label in dict.fromkeys([*labels, *count]):
+    for label in dict.fromkeys([*count, *labels]):
         groups.setdefault(" ".join(label.split()).casefold(), []).append(label)
     for spellings in (g for g in groups.values() if len(g) > 1):
         file, line = first.get(spellings[1], (str(spec.source), None))

@@ -177,4 +177,4 @@ def model_shape(size_or_config: str | Path) -> ModelShape:
     label = str(size_or_config).strip().upper()
     if label in KNOWN_SHAPES:
         return KNOWN_SHAPES[label]
-    return _fallback_shape(parse_size(label))
+    return _fallback_shape(parse_size(str(size_or_config)))
