@@ -88,7 +88,9 @@ def target_scale(spec, n_train: int, tokens_per_example: float | None) -> dict |
 def memory_calibration(trial: dict, spec) -> dict | None:
     """The estimator's training memory for this trial's own setting, against what the trial measured.
 
-    The training meter starts after the model is loaded, so the weights term is left out on both sides.
+    Like with like (`estimate_for_trial`): on CUDA the peak allocated during training holds the loaded
+    weights, so the whole estimate is compared; the CPU's RSS growth does not, so the weights term is
+    left out on both sides.
     """
     res, settings = trial.get("resources") or {}, trial.get("settings") or {}
     if "train_rss_delta_mb" not in res or not strategies.get(trial["strategy"]).changes_weights:
@@ -100,17 +102,18 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     config = Path(resolve(spec.model)) / "config.json"
     if not config.exists():
         return None
-    cuda = res.get("device") == "cuda"
     try:
         est = estimate_for_trial(config, trial["strategy"], max(res.get("longest_train_tokens", 0), 1), settings.get("batch_size", 8),
-                                 settings.get("r", 16), device="cuda" if cuda else "cpu",
+                                 settings.get("r", 16), device_type=res.get("device", "cpu"), precision=res.get("precision", "bf16"),
                                  gradient_checkpointing=bool(settings.get("gradient_checkpointing")),
                                  lora_targets=tuple(settings["target_modules"]) if settings.get("target_modules") else None,
                                  lora_dropout=settings.get("dropout", 0.0))
     except ValueError:  # target modules this shape does not know: no estimate rather than a broken report
         return None
-    estimated = est["estimated_total_mb"] - est["estimated_mb"]["weights"]
-    measured = res["train_peak_cuda_mb"] if cuda and "train_peak_cuda_mb" in res else res["train_rss_delta_mb"]
-    return {"estimated_mb": round(estimated, 1), "measured_mb": measured, "terms_mb": est["estimated_mb"],
+    estimated, measured = est["comparable_mb"], res.get(est["compare_with"])
+    if measured is None:  # a GPU trial stored before its training peak was measured
+        return None
+    return {"estimated_mb": estimated, "measured_mb": measured, "terms_mb": est["estimated_mb"],
             "error_pct": round(100 * (estimated - measured) / measured, 1) if measured else None,
-            "measured": "CUDA peak" if cuda else "RSS growth during training"}
+            "measured": "CUDA peak allocated during training, weights included" if est["device"] == "cuda"
+                        else "RSS growth during training, weights left out"}

@@ -132,21 +132,21 @@ def memory_terms(shape: ModelShape, setup: Setup) -> dict[str, float]:
     trainable = n if full else adapters
     master = 4 * n if full and setup.master_weights and w < 4 else 0
     s, b, h = setup.seq_len, setup.batch, shape.hidden
-    w = DTYPE_BYTES[setup.autocast or setup.dtype]  # activations
+    a = DTYPE_BYTES[setup.autocast or setup.dtype]  # bytes per activation value
     if setup.training:
-        per_layer = s * b * 34 * h * w / 2
+        per_layer = s * b * 34 * h * a / 2
         if adapters and setup.lora_dropout > 0:  # each adapted matrix's dropped-out input and its 1-byte mask
-            per_layer += s * b * shape.lora_input_width(setup.lora_targets) * (w + 1)
-        stored = shape.layers * 2 * s * b * h * w / 2 + per_layer if setup.gradient_checkpointing else shape.layers * per_layer
+            per_layer += s * b * shape.lora_input_width(setup.lora_targets) * (a + 1)
+        stored = shape.layers * 2 * s * b * h * a / 2 + per_layer if setup.gradient_checkpointing else shape.layers * per_layer
         activations = stored + 12 * s * b * shape.vocab
         kv_cache = 0
     else:
-        activations = s * b * (4 * h + 3 * shape.ffn) * w + 4 * b * shape.vocab
-        kv_cache = 2 * shape.layers * shape.kv_heads * shape.head_dim * s * b * w
+        activations = s * b * (4 * h + 3 * shape.ffn) * a + 4 * b * shape.vocab
+        kv_cache = 2 * shape.layers * shape.kv_heads * shape.head_dim * s * b * a
     return {
         "weights": weights,
         "adapters": adapters * ADAPTER_BYTES,
-        "gradients": n * DTYPE_BYTES[setup.dtype] if full else adapters * ADAPTER_BYTES,
+        "gradients": n * w if full else adapters * ADAPTER_BYTES,
         "optimizer": trainable * ADAM_STATE_BYTES[setup.optimizer] + master if setup.training else 0,
         "activations": activations,
         "kv_cache": kv_cache,

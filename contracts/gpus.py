@@ -67,3 +67,16 @@ def find_gpu(name: str, extra: dict[str, Gpu] | None = None) -> Gpu:
         return matches[key]
     names = sorted(table)
     raise UnknownName(f"unknown GPU '{name}'.{did_you_mean(key, names)} Known: {', '.join(names)}")
+
+
+def match_gpu(device_name: str | None, memory_gb: float | None, extra: dict[str, Gpu] | None = None) -> str | None:
+    """The table's entry for a detected card (torch's device name, e.g. "NVIDIA A100-SXM4-80GB", and its
+    memory in GiB), or None when it is not in the table. An entry matches when its model (the name before
+    the size, "a100") appears in the device name with spaces and dashes removed and its memory is within
+    10%; among several ("l4" is in "L40S"), the closest memory wins."""
+    if not device_name or not memory_gb:
+        return None
+    squashed = device_name.lower().replace(" ", "").replace("-", "")
+    found = [(abs(gpu.memory_gb - memory_gb), name) for name, gpu in gpu_table(extra).items()
+             if name.lower().rsplit("-", 1)[0].replace("-", "") in squashed and abs(gpu.memory_gb - memory_gb) <= 0.1 * gpu.memory_gb]
+    return min(found)[1] if found else None

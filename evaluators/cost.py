@@ -1,7 +1,8 @@
 """Cost model: measured times and tokens priced with the spec's `pricing`.
 
 - one-time: the trial's setup time (training, index build, template selection) x the hourly price of
-  the hardware it ran on; setup another trial did for it counts too (`reused_setup_s`: the training
+  the hardware it ran on (a GPU: the spec's `pricing.gpu_hour_usd` when it sets one, else the GPU
+  table's price for the detected card when the table knows it, else the default); setup another trial did for it counts too (`reused_setup_s`: the training
   under a fine-tuning + retrieval trial);
 - serving per 1,000 queries: at per-token API prices when the spec gives them (prompt tokens include
   few-shot examples and retrieved context), otherwise 1,000 x the measured seconds per query x the
@@ -14,6 +15,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+from contracts.gpus import GPUS, match_gpu
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,18 @@ class Cost:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
+def hourly_price(resources: dict, pricing) -> tuple[float, str]:
+    """(USD per hour, the hardware it prices) for the machine a trial ran on; records hold the device type."""
+    if resources.get("device") != "cuda":
+        return pricing.cpu_hour_usd, "CPU"
+    card = match_gpu(resources.get("gpu"), resources.get("gpu_memory_gb"))
+    if card and "gpu_hour_usd" not in pricing.model_fields_set:
+        return GPUS[card].usd_per_hour, f"GPU ({card}, table price)"
+    return pricing.gpu_hour_usd, "GPU"
+
+
 def trial_cost(resources: dict, pricing, monthly_queries: int | None) -> Cost:
-    on_gpu = resources.get("device") == "cuda"
-    hourly = pricing.gpu_hour_usd if on_gpu else pricing.cpu_hour_usd
-    hardware = "GPU" if on_gpu else "CPU"
+    hourly, hardware = hourly_price(resources, pricing)
     one_time = (resources.get("prepare_s", 0.0) + resources.get("reused_setup_s", 0.0)) / 3600 * hourly
     prompt_1k = 1000 * resources.get("prompt_tokens_per_query", 0.0)
     n = max(resources.get("n_predictions", 0), 1)
