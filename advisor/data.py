@@ -80,12 +80,13 @@ def read_split(path: Path, input_field: str, target_field: str, id_field: str | 
     records = _records(path, problems)
     for line, record in records:
         fields.update(dict.fromkeys(map(str, record)))
-        reasons = [(key, why) for key in (input_field, target_field) if (why := _value_problem(record.get(key)))]
+        checked = (input_field, target_field) + ((id_field,) if id_field else ())
+        reasons = [(key, why) for key in checked if (why := _value_problem(record.get(key)))]
         for key, why in reasons:
             bad.setdefault((key, why), []).append(line)
         if reasons:
             continue
-        ex_id = str(record.get(id_field, "")) if id_field else ""
+        ex_id = str(record[id_field]) if id_field else ""
         extra = {k: v for k, v in record.items() if k not in (input_field, target_field)}
         examples.append(Example(ex_id or f"{path.stem}:{line}", str(record[input_field]), str(record[target_field]), line, extra))
     for (key, why), lines in bad.items():

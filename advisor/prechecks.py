@@ -26,31 +26,35 @@ USEFUL_EFFECT = 0.20
 def validation_pass(path: str | Path) -> tuple:
     """(spec, splits, trials, warnings). Raises SpecError with every error found (and the warnings);
     only a spec that cannot be parsed at all stops the pass early."""
-    spec = load_task(path)
-    splits, problems = load_splits(spec)
-    data_ok = not any(p.severity == "error" for p in problems)
+    problems: list[Problem] = []
+    spec = load_task(path, later=problems)
+    splits, found = load_splits(spec)
+    problems += found
+    broken = {p.file for p in found if p.severity == "error"}
     problems += corpus_warnings(spec)
     trials: list[Trial] = []
     try:
         trials = make_plan(spec, splits)
     except SpecError as exc:
         problems += exc.problems
-    problems += prechecks(spec, splits, data_ok)
+    problems += prechecks(spec, splits, broken)
     if any(p.severity == "error" for p in problems):
         raise SpecError(problems)
     return spec, splits, trials, problems
 
 
-def prechecks(spec, splits: Splits, data_ok: bool = True) -> list[Problem]:
-    """The checks above, each problem at the line of the value it is about. Checks that count rows are
-    skipped when the data had errors (their counts would be wrong)."""
+def prechecks(spec, splits: Splits, broken: set[str] = frozenset()) -> list[Problem]:
+    """The checks this module is for, each problem at the line of its value. A check that counts a split's
+    rows is skipped when that split's file had errors (`broken`): its count would be wrong."""
     from advisor.model_checks import check_model
 
-    data, lines = load_yaml(spec.source)
+    data, lines = load_yaml(spec.source, [])  # duplicate keys: reported by load_task
     at = Where(str(spec.source), lines, data)
     found = check_model(spec.model, at.file, line_for(("model",), lines)) + check_forgetting(spec, at) + check_target(spec, at)
-    if data_ok:
-        found += check_shots(spec, splits, at) + check_gold_field(spec, splits, at) + check_test_size(spec, splits)
+    if str(spec.resolve(spec.data.train)) not in broken:
+        found += check_shots(spec, splits, at)
+    if str(spec.resolve(spec.data.test)) not in broken:
+        found += check_gold_field(spec, splits, at) + check_test_size(spec, splits)
     return found
 
 

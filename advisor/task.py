@@ -13,18 +13,24 @@ from contracts.spec import TaskSpecBase
 from advisor.yaml_errors import Problem, SpecError, load_yaml, problems_from_validation
 
 
-def load_task(path: str | Path) -> TaskSpecBase:
-    """Parse and validate task.yaml. Raises SpecError listing every problem with its line."""
+def load_task(path: str | Path, later: list[Problem] | None = None) -> TaskSpecBase:
+    """Parse and validate task.yaml. Raises SpecError listing every problem with its line. With `later`,
+    duplicate keys (which still leave a spec to check) are added there instead, for one report of all."""
     path = Path(path)
-    data, lines = load_yaml(path)
+    duplicates: list[Problem] = []
+    data, lines = load_yaml(path, duplicates)
     if not isinstance(data, dict):
-        raise SpecError([Problem(str(path), 1, "", "expected a mapping of keys (name, task, data, strategies, ...)")])
+        raise SpecError(duplicates + [Problem(str(path), 1, "", "expected a mapping of keys (name, task, data, strategies, ...)")])
     model = task_spec_model()
     problems = _missing_paths(data, path.resolve().parent, str(path), lines)
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
         problems = problems_from_validation(exc, model, str(path), lines) + problems
+    if later is None or problems:
+        problems += duplicates
+    else:
+        later += duplicates
     if problems:
         raise SpecError(sorted(problems, key=lambda p: p.line or 0))
     spec.source = path.resolve()

@@ -61,8 +61,9 @@ def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) ->
     return index
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Read a YAML file as plain data plus a key-path -> line index. Raises SpecError on syntax errors."""
+def load_yaml(path: Path, problems: list[Problem] | None = None) -> tuple[Any, dict[tuple, int]]:
+    """Read a YAML file as plain data plus a key-path -> line index. Raises SpecError on syntax errors, and on
+    duplicate keys unless `problems` is given to collect them (the later value is kept, as PyYAML does)."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -82,10 +83,13 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     finally:
         loader.dispose()
     lines, paths = ({}, {}) if node is None else (_line_index(node), _node_paths(node))
-    if loader.duplicates:
-        raise SpecError([Problem(name, line, ".".join(map(str, paths.get(id(mapping), ()) + (key,))).replace(".[", "["),
+    duplicates = [Problem(name, line, ".".join(map(str, paths.get(id(mapping), ()) + (key,))).replace(".[", "["),
                                  f"duplicate key (first on line {first}): the later value would silently replace the earlier")
-                         for mapping, key, first, line in sorted(loader.duplicates, key=lambda d: d[3])])
+                  for mapping, key, first, line in sorted(loader.duplicates, key=lambda d: d[3])]
+    if problems is None and duplicates:
+        raise SpecError(duplicates)
+    if problems is not None:
+        problems.extend(duplicates)
     return data, lines
 
 

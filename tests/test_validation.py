@@ -173,3 +173,34 @@ def test_validate_never_loads_weights(folder, monkeypatch, tiny_model_dir):
         (folder / "task.yaml").write_text(BASE.replace("smollm2-135m-instruct", model))
         exit_code, output = validate(folder)
         assert exit_code == 0 and "ok (train 12" in output, output
+
+
+def test_uncached_hub_id_online_is_a_warning_with_the_download_size(folder, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.hf_api import RepoSibling
+
+    class Info:
+        siblings = [RepoSibling("model.safetensors", size=3_420_000_000), RepoSibling("config.json", size=900)]
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, name, **kw: Info())
+    edit("smollm2-135m-instruct", "org/big")(folder)
+    exit_code, output = validate(folder)
+    assert exit_code == 0, output
+    assert "task.yaml:2: warning: model: 'org/big' is not in the local Hugging Face cache: the run downloads it first (3.4 GB of weights)" in output
+
+
+def test_every_problem_in_one_report(folder):
+    """Five problems at once: nothing stops at the first; a split with errors skips only the counts that need it."""
+    (folder / "task.yaml").write_text(
+        "name: t\nmodel: HuggingFaceTB/SmolLM2-1.7B-Instruct\ntask: {type: classification}\n"
+        "data: {train: train.jsonl, test: test.jsonl, id: key}\nstrategies:\n  prompting: {shots: [0]}\n"
+        "  prompting: {shots: [0, 5000]}\nforgetting: {benchmarks: [arc_easy]}\ntarget: {model: 8 billion, gpu: a10g-24gb}\n")
+    exit_code, output = validate(folder)
+    assert exit_code == 2
+    for where in ("task.yaml:7: strategies.prompting: duplicate key", "task.yaml:2: model:", "task.yaml:8: forgetting.benchmarks:",
+                  "task.yaml:9: target.model:", "train.jsonl:1: key: missing field 'key' in 12 of 12 rows",
+                  "test.jsonl:1: key: missing field 'key' in 48 of 48 rows"):
+        assert where in output, output
+    assert "shots" not in output  # train had errors: its count would be wrong
+    assert output.strip().endswith("6 problem(s); nothing was run.")
