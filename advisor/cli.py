@@ -11,6 +11,7 @@ from rich.console import Console
 
 from advisor.version import __version__
 from advisor.yaml_errors import SpecError
+from baselines.device import DeviceError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -58,13 +59,23 @@ def validate(task_file: Path, strict: bool, deep: bool) -> None:
                f"{', '.join(t.name for t in trials)})")
 
 
+def _device_choice(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise click.BadParameter(f"'{value}': use auto, cpu, cuda or cuda:N")
+    return value
+
+
 @cli.command()
 @click.argument("task_file", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<name>-<utc time>, or the unfinished one).")
 @click.option("--fresh", is_flag=True, help="Recompute every trial instead of reusing stored ones.")
 @click.option("--in-process", is_flag=True, help="Run trials in this process (debugging; memory figures are then relative).")
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; run and write nothing.")
-def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool) -> None:
+@click.option("--device", default="auto", show_default=True, callback=lambda ctx, param, value: _device_choice(value),
+              help="auto (a GPU when torch sees one), cpu, cuda or cuda:N; with --dry-run, plans for it on any machine.")
+def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool, device: str) -> None:
     """Run every strategy of TASK_FILE and write results.json, report.md and report.html.
 
     Finished trials are stored at once; running the same command again resumes and reuses them.
@@ -76,12 +87,16 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
 
     try:
         if dry_run:
-            for line in plan_only(task_file, out):
+            for line in plan_only(task_file, out, device):
                 click.echo(line)
             return
-        run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err, on_results=render_report)
+        run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err, on_results=render_report,
+                              device=device)
     except SpecError as exc:
         _fail(exc.problems)
+    except DeviceError as exc:
+        err.print(f"[red]{exc}[/]", markup=True, highlight=False)
+        sys.exit(2)
     except RunLocked as exc:
         err.print(f"[red]{exc}[/]")
         sys.exit(2)
@@ -108,8 +123,14 @@ def report(run_dir: Path) -> None:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of task.yaml (for editor completion and checks)."""
+@click.option("--results", is_flag=True, help="The schema of results.json (the run's records) instead of task.yaml.")
+def schema(results: bool) -> None:
+    """Print the JSON Schema of task.yaml (for editor completion and checks), or of results.json."""
+    if results:
+        from contracts.records import RunResults
+
+        click.echo(json.dumps(RunResults.model_json_schema(), indent=2))
+        return
     from advisor.spec import task_spec_model
 
     click.echo(json.dumps(task_spec_model().model_json_schema(), indent=2))

@@ -90,3 +90,20 @@ def test_out_of_memory_in_a_trial_is_recorded_as_oom(classification_task, tmp_pa
     (trial,) = results["trials"]
     assert trial["status"] == "oom" and "out of memory" in trial["error"]
     assert results["recommendation"]["pick"] is None and "zero-shot" in results["recommendation"]["excluded"]
+
+
+def test_results_follow_the_published_schema(classification_task, tmp_path):
+    """results.json and each trial file parse as the contracts that `advisor schema --results` publishes."""
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+    from contracts.records import RunResults, TrialRecord
+
+    out = compare(classification_task(), out=tmp_path / "run", isolate=False)
+    results = RunResults.model_validate_json((out / "results.json").read_text())
+    assert [t.status for t in results.trials] == ["ok", "ok"]
+    assert all(t.resources.prompt_tokens > 0 and t.latency.p95_ms is not None for t in results.trials)
+    stored = TrialRecord.model_validate_json((out / "trials" / f"{results.trials[0].id}.json").read_text())
+    assert stored.cost is None and stored.comparisons == {}  # derived sections live in results.json only
+    schema = json.loads(CliRunner().invoke(cli, ["schema", "--results"]).output)
+    assert schema["title"] == "RunResults" and "trials" in schema["required"]
