@@ -123,6 +123,53 @@ def report(run_dir: Path) -> None:
 
 
 @cli.command()
+@click.argument("run_a", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("run_b", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@click.option("--fail-on-regression", "fail_points", type=float, is_flag=False, flag_value=0.0, default=None,
+              help="Exit 1 when a trial got significantly worse in RUN_B by more than POINTS (default 0).", metavar="[POINTS]")
+def diff(run_a: Path, run_b: Path, fmt: str, fail_points: float | None) -> None:
+    """Compare RUN_B with RUN_A: per trial the change (paired on shared items), flipped items, what changed."""
+    from advisor.diff import diff_runs, print_table, regressions, to_markdown
+
+    try:
+        found = diff_runs(run_a, run_b)
+    except (FileNotFoundError, KeyError) as exc:
+        err.print(f"[red]advisor diff[/]: {exc}")
+        sys.exit(2)
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
+    elif fmt == "markdown":
+        click.echo(to_markdown(found), nl=False)
+    else:
+        print_table(found, Console())
+    if fail_points is not None and (worse := regressions(found, fail_points)):
+        err.print(f"regression: {', '.join(r['trial'] for r in worse)} significantly worse by more than {fail_points:g} points")
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="File to write (default: standard output).")
+def export(run_dir: Path, fmt: str, out: Path | None) -> None:
+    """One row per test item x trial of RUN_DIR (answer, target, score, tokens, latency), as CSV or JSON lines."""
+    from advisor.export import export as export_rows
+    from contracts.io import write_atomic
+
+    try:
+        text = export_rows(run_dir, fmt)
+    except FileNotFoundError as exc:
+        err.print(f"[red]advisor export[/]: {exc}")
+        sys.exit(2)
+    if out:
+        write_atomic(out, text)
+        err.print(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
 @click.option("--results", is_flag=True, help="The schema of results.json (the run's records) instead of task.yaml.")
 def schema(results: bool) -> None:
     """Print the JSON Schema of task.yaml (for editor completion and checks), or of results.json."""

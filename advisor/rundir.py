@@ -12,6 +12,7 @@ Every write is atomic (contracts.io): a kill at any moment leaves the old file o
 from __future__ import annotations
 
 import fcntl
+import json
 from pathlib import Path
 
 from contracts.io import read_json, write_json
@@ -57,3 +58,20 @@ class RunDir:
 
     def records(self) -> list[dict]:
         return [r for p in sorted(self.trials_dir.glob("*.json")) if (r := read_json(p))]
+
+
+def read_results(run: Path) -> dict:
+    """A run folder's results.json; FileNotFoundError with the folder named when there is none."""
+    results = read_json(Path(run) / "results.json")
+    if results is None:
+        raise FileNotFoundError(f"{run}: no readable results.json (is this an advisor run folder?)")
+    return results
+
+
+def read_predictions(run: Path, trial: dict) -> dict[str, dict]:
+    """{item id: stored answer row} of one trial (empty when it stored none)."""
+    path = Path(run) / "trials" / trial["id"] / "predictions.jsonl"
+    if not path.exists():
+        return {}
+    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {str(r["id"]): r for r in rows}
