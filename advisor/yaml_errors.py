@@ -71,17 +71,18 @@ def load_yaml(path: Path, problems: list[Problem] | None = None) -> tuple[Any, d
         raise SpecError([Problem(name, None, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(name, None, "", f"cannot read: {exc}")]) from None
-    loader = UniqueKeyLoader(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        loader = UniqueKeyLoader(text)  # the reader rejects control characters already here
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([Problem(name, line, "", f"invalid YAML: {reason}")]) from None
-    finally:
-        loader.dispose()
     lines, paths = ({}, {}) if node is None else (_line_index(node), _node_paths(node))
     duplicates = [Problem(name, line, ".".join(map(str, paths.get(id(mapping), ()) + (key,))).replace(".[", "["),
                                  f"duplicate key (first on line {first}): the later value would silently replace the earlier")
