@@ -1,7 +1,8 @@
 """Cross-trial figures computed from stored trials: cost, break-even and paired comparisons.
 
 They are derived when results.json is written (not stored in the trial files), so changing prices in
-task.yaml re-prices a run without re-running any trial.
+task.yaml re-prices a run without re-running any trial. Constraints come first (advisor.eligibility):
+the trial every other is compared with ("best") is the best one that may be picked.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evaluators.comparisons import compare_trials, minimum_detectable_effect
+from advisor.eligibility import exclusions
+from evaluators.comparisons import compare_trials, detectable_from_spread, minimum_detectable_effect
 from evaluators.cost import break_even_queries, trial_cost
+
+SELECTION = ("The trials are ranked on the same test set their scores are reported on (no predictions are made on a "
+             "validation split): with many trials the winner's score is optimistic; confirm it on fresh data.")
 
 
 def _outputs(run_root: Path, trial: dict) -> tuple[list[str], list[str]] | None:
@@ -21,22 +26,22 @@ def _outputs(run_root: Path, trial: dict) -> tuple[list[str], list[str]] | None:
     return [r["output"] for r in rows], [r["target"] for r in rows]
 
 
-def annotate(trials: list[dict], spec, run_root: Path) -> dict:
+def annotate(trials: list[dict], spec, run_root: Path, target_scale: dict | None = None) -> dict:
     """Add `cost` and `comparisons` to each finished trial (in place); return run-level statistics."""
+    from baselines import family_facts
     from evaluators import metrics
-
-    from baselines import strategies
     from evaluators.forgetting import NOT_APPLICABLE
 
-    metric = spec.headline_metric
+    metric, families = metrics.get(spec.headline_metric), family_facts()
     ok = [t for t in trials if t.get("status") == "ok"]
     if spec.forgetting and spec.forgetting.benchmarks:
         for t in ok:
-            if "forgetting" not in t and not strategies.get(t["strategy"]).changes_weights:
+            if "forgetting" not in t and not families[t["strategy"]].changes_weights:
                 t["forgetting"] = dict(NOT_APPLICABLE)  # stored before benchmarks were asked for
+    score = lambda t: metric.signed(t["metrics"][metric.name])  # noqa: E731
     costs = {t["id"]: trial_cost(t["resources"], spec.pricing, spec.constraints.monthly_queries) for t in ok}
-    untrained = [t for t in ok if not (t.get("forgetting") or {}).get("applies")]
-    reference = max(untrained, key=lambda t: t["metrics"][metric], default=None)
+    untrained = [t for t in ok if not families[t["strategy"]].changes_weights]
+    reference = max(untrained, key=score, default=None)
     for t in ok:
         t["cost"] = costs[t["id"]].as_dict()
         if reference is not None and t is not reference:
@@ -45,22 +50,31 @@ def annotate(trials: list[dict], spec, run_root: Path) -> dict:
     for t in ok:
         if (estimate := memory_calibration(t, spec)) is not None:
             t["memory_estimate"] = estimate
+    excluded = exclusions(trials, spec, target_scale)
     loaded = {t["name"]: _outputs(run_root, t) for t in ok}
     loaded = {k: v for k, v in loaded.items() if v is not None}
     if not loaded:
-        return {}
+        return {"excluded": excluded}
     refs = next(iter(loaded.values()))[1]
     same_items = {k: v[0] for k, v in loaded.items() if v[1] == refs}
-    best = max(ok, key=lambda t: t["metrics"][metric])["name"]
+    paired = [t for t in ok if t["name"] in same_items]
+    eligible = [t for t in paired if t["name"] not in excluded]
+    best = max(eligible or paired, key=score)
     zero_shot = baseline if (baseline := baseline_trial(ok)) in same_items else None
     also = {t["name"]: t["details"]["compare_with"] for t in ok if (t.get("details") or {}).get("compare_with")}
-    comparisons = compare_trials(metrics.get(metric), same_items, refs, best, zero_shot, seed=spec.seed, also=also)
+    comparisons = compare_trials(metric, same_items, refs, best["name"], zero_shot, seed=spec.seed, also=also)
     for t in ok:
         t["comparisons"] = comparisons.get(t["name"], {})
-    best_score = next(t for t in ok if t["name"] == best)["metrics"][metric]
-    return {"n_test": len(refs), "best": best, "metric": metric,
-            "minimum_detectable_effect": round(minimum_detectable_effect(best_score, len(refs)), 4),
-            "comparison_tests": "McNemar exact (accuracy, exact match) or paired bootstrap; Holm-adjusted over all comparisons"}
+    if metric.paired_test == "mcnemar":
+        mde, basis = minimum_detectable_effect(best["metrics"][metric.name], len(refs)), "proportion at the best trial's score"
+    else:
+        mde = detectable_from_spread([c["vs_best"]["delta_se"] for c in comparisons.values() if "vs_best" in c])
+        basis = "median paired-bootstrap standard error of the differences with the best trial"
+    return {"n_test": len(refs), "best": best["name"], "best_is_eligible": bool(eligible), "metric": metric.name,
+            "minimum_detectable_effect": round(mde, 4) if mde is not None else None, "minimum_detectable_effect_basis": basis,
+            "excluded": excluded, "selection": SELECTION,
+            "comparison_tests": "McNemar exact (0/1 item scores: accuracy, exact match) or paired bootstrap; "
+                                "Holm-adjusted over all distinct pairs"}
 
 
 def baseline_trial(trials: list[dict]) -> str | None:
@@ -92,12 +106,13 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     weights, so the whole estimate is compared; the CPU's RSS growth does not, so the weights term is
     left out on both sides.
     """
-    res, settings = trial.get("resources") or {}, trial.get("settings") or {}
-    if "train_rss_delta_mb" not in res or not strategies.get(trial["strategy"]).changes_weights:
-        return None
     from advisor.estimate import estimate_for_trial
     from baselines import strategies
     from baselines.models import resolve
+
+    res, settings = trial.get("resources") or {}, trial.get("settings") or {}
+    if "train_rss_delta_mb" not in res or res.get("training_reused") or not strategies.get(trial["strategy"]).changes_weights:
+        return None  # a reloaded training's memory is not the training's
 
     config = Path(resolve(spec.model)) / "config.json"
     if not config.exists():

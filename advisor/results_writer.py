@@ -35,18 +35,24 @@ def _tokens_per_example(records: list[dict], baseline: str | None) -> float | No
 def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete: bool) -> dict:
     from advisor.aggregate import annotate, baseline_trial, target_scale
     from advisor.recommend import recommend
+    from baselines import family_facts
+    from evaluators import metrics
 
     by_id = {r["id"]: r for r in store.records()}
     records = [by_id.get(t.id) or TrialRecord.pending(t).stored() for t in trials]
-    statistics = annotate(records, spec, store.root)
+    target = target_scale(spec, head["task"]["n_train"], _tokens_per_example(records, baseline_trial(records)))
+    statistics = annotate(records, spec, store.root, target)
     results = {
         "schema_version": SCHEMA_VERSION,
         "complete": complete,
         **head,
+        # what the registries declare, so readers of results.json never need the registries
+        "families": {name: f.model_dump() for name, f in family_facts().items()},
+        "metrics": {name: m.model_dump() for name, m in metrics.facts().items()},
         "statistics": statistics,
-        "target_scale": target_scale(spec, head["task"]["n_train"], _tokens_per_example(records, baseline_trial(records))),
+        "target_scale": target,
         "trials": records,
-        "recommendation": recommend(records, spec, statistics).as_dict() if complete else None,
+        "recommendation": recommend(records, spec, statistics, target).as_dict() if complete else None,
     }
     RunResults.model_validate(results)  # the published schema (advisor schema --results) holds
     write_json(store.root / "results.json", results)

@@ -41,9 +41,17 @@ def hourly_price(resources: dict, pricing) -> tuple[float, str]:
     return pricing.gpu_hour_usd, "GPU"
 
 
+def setup_seconds(resources: dict) -> float:
+    """The trial's one-time work, reused work included at its original time: training another trial did
+    (`reused_setup_s`), or this trial's own finished training reloaded from its checkpoint (`training_reused`,
+    charged its original `train_s`), so a re-run never prices its training at zero."""
+    own_training = resources.get("train_s", 0.0) if resources.get("training_reused") else 0.0
+    return resources.get("prepare_s", 0.0) + resources.get("reused_setup_s", 0.0) + own_training
+
+
 def trial_cost(resources: dict, pricing, monthly_queries: int | None) -> Cost:
     hourly, hardware = hourly_price(resources, pricing)
-    one_time = (resources.get("prepare_s", 0.0) + resources.get("reused_setup_s", 0.0)) / 3600 * hourly
+    one_time = setup_seconds(resources) / 3600 * hourly
     prompt_1k = 1000 * resources.get("prompt_tokens_per_query", 0.0)
     n = max(resources.get("n_predictions", 0), 1)
     output_1k = 1000 * resources.get("output_tokens", 0) / n

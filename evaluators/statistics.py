@@ -1,4 +1,8 @@
-"""Uncertainty: percentile bootstrap confidence intervals over test examples."""
+"""Uncertainty over test examples: Wilson intervals for proportions, percentile bootstrap otherwise.
+
+A percentile bootstrap of a proportion collapses to zero width at 0% or 100% (every resample scores the
+same), which would claim certainty that 20 items cannot give; Wilson's interval stays honest there.
+"""
 
 from __future__ import annotations
 
@@ -42,15 +46,29 @@ def item_scores(per_item: Callable[[str, str], float], preds: list[str], refs: l
     return np.array([per_item(p, r) for p, r in zip(preds, refs)], dtype=float)
 
 
+def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (nonzero width at 0/n and n/n)."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return (0.0, 1.0)
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
 def score_all(metric_names: list[str], preds: list[str], refs: list[str], seed: int = 0) -> dict[str, object]:
-    """{metric: value, metric_ci95: [lo, hi]} for each named metric."""
+    """{metric: value, metric_ci95: [lo, hi]} for each named metric (Wilson for 0/1 item scores, else bootstrap)."""
     from evaluators import metrics
 
     out: dict[str, object] = {}
     for name in metric_names:
         metric = metrics.get(name)
         out[name] = metric.fn(preds, refs)
-        out[f"{name}_ci95"] = list(bootstrap_ci(metric.fn, preds, refs, seed=seed, per_item=metric.per_item))
+        if metric.paired_test == "mcnemar":
+            ci = proportion_ci(int(item_scores(metric.per_item, preds, refs).sum()), len(refs))
+        else:
+            ci = bootstrap_ci(metric.fn, preds, refs, seed=seed, per_item=metric.per_item)
+        out[f"{name}_ci95"] = list(ci)
     return out
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from evaluators.base import metrics
 
 
-@metrics.add_mean("accuracy", "Accuracy", ("classification", "qa", "generation"))
+@metrics.add_mean("accuracy", "Accuracy", ("classification", "qa", "generation"), paired_test="mcnemar")
 def accuracy(pred: str, ref: str) -> float:
     return float(pred == ref)
 
@@ -42,19 +42,43 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
-@metrics.add_mean("exact_match", "Exact match", ("qa", "generation"))
+@metrics.add_mean("exact_match", "Exact match", ("qa", "generation"), paired_test="mcnemar")
 def exact_match(pred: str, ref: str) -> float:
     return float(normalize_answer(pred) == normalize_answer(ref))
+
+
+def _token_overlap(pred: str, ref: str) -> tuple[int, int, int] | None:
+    """(shared tokens, answer tokens, reference tokens) after SQuAD normalisation; None when either is empty."""
+    p, r = normalize_answer(pred).split(), normalize_answer(ref).split()
+    if not p or not r:
+        return None
+    return sum((Counter(p) & Counter(r)).values()), len(p), len(r)
 
 
 @metrics.add_mean("token_f1", "Token F1", ("qa", "generation"))
 def token_f1(pred: str, ref: str) -> float:
     """SQuAD token F1 of one answer."""
-    p, r = normalize_answer(pred).split(), normalize_answer(ref).split()
-    if not p or not r:
-        return float(p == r)
-    common = sum((Counter(p) & Counter(r)).values())
+    if (o := _token_overlap(pred, ref)) is None:
+        return float(normalize_answer(pred) == normalize_answer(ref))
+    common, n_pred, n_ref = o
     if common == 0:
         return 0.0
-    precision, recall = common / len(p), common / len(r)
+    precision, recall = common / n_pred, common / n_ref
     return 2 * precision * recall / (precision + recall)
+
+
+@metrics.add_mean("token_precision", "Token precision", ("qa", "generation"))
+def token_precision(pred: str, ref: str) -> float:
+    """Share of the answer's tokens found in the reference: long answers of invented text score low here
+    while token F1 can still reward their common words."""
+    if (o := _token_overlap(pred, ref)) is None:
+        return float(normalize_answer(pred) == normalize_answer(ref))
+    return o[0] / o[1]
+
+
+@metrics.add_mean("token_recall", "Token recall", ("qa", "generation"))
+def token_recall(pred: str, ref: str) -> float:
+    """Share of the reference's tokens the answer contains (cut short by a small generation budget)."""
+    if (o := _token_overlap(pred, ref)) is None:
+        return float(normalize_answer(pred) == normalize_answer(ref))
+    return o[0] / o[2]

@@ -183,6 +183,7 @@ class FineTune(Strategy):
             "weights_mb": round(self.weights_mb, 1),
             "adapter_mb": round(dir_mb(self.ctx.trial_dir / "checkpoints" / f"epoch-{best}", "trainable.safetensors"), 2),
             "train_s": round(state["train_s"], 2),
+            "training_reused": bool(state.get("reused_finished_training")),  # train_s is then the original training's
             "train_tokens": state["tokens"],
             "tokens_per_s": round(state["tokens"] / state["train_s"], 1) if state["train_s"] else None,
             "train_steps": state["step"],
