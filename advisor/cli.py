@@ -67,6 +67,21 @@ def _device_choice(value: str) -> str:
     return value
 
 
+def _executor(name: str, ray_address: str | None, device: str):
+    """None: compare's own LocalExecutor; Ray only when asked for, and installed."""
+    import importlib.util
+
+    if name == "local":
+        if ray_address:
+            raise click.UsageError("--ray-address needs --executor ray")
+        return None
+    if importlib.util.find_spec("ray") is None:
+        raise click.UsageError("--executor ray needs Ray: pip install 'advisor[ray]' (or 'ray[default]')")
+    from advisor.ray_executor import RayExecutor
+
+    return RayExecutor(ray_address, device)
+
+
 @cli.command()
 @click.argument("task_file", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<name>-<utc time>, or the unfinished one).")
@@ -75,7 +90,11 @@ def _device_choice(value: str) -> str:
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; run and write nothing.")
 @click.option("--device", default="auto", show_default=True, callback=lambda ctx, param, value: _device_choice(value),
               help="auto (a GPU when torch sees one), cpu, cuda or cuda:N; with --dry-run, plans for it on any machine.")
-def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool, device: str) -> None:
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: one trial after another here; ray: trials at once as Ray tasks, a GPU (or CPU) each (advisor[ray]).")
+@click.option("--ray-address", help="With --executor ray: the cluster to join (HOST:PORT, or auto); default: start a local Ray.")
+def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool, device: str, executor: str,
+            ray_address: str | None) -> None:
     """Run every strategy of TASK_FILE and write results.json, report.md and report.html.
 
     Finished trials are stored at once; running the same command again resumes and reuses them.
@@ -91,7 +110,7 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
                 click.echo(line)
             return
         run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err, on_results=render_report,
-                              device=device)
+                              device=device, executor=_executor(executor, ray_address, device))
     except SpecError as exc:
         _fail(exc.problems)
     except DeviceError as exc:

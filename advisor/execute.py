@@ -19,6 +19,8 @@ from evaluators.meters import PeakMemory, WallClock
 
 if TYPE_CHECKING:
     from baselines.base import TrialRef
+    from baselines.device import DeviceInfo
+    from evaluators.forgetting import BaseModelRef
 
 Progress = Callable[[int, int, str], None]
 
@@ -28,18 +30,32 @@ def _now() -> str:
 
 
 def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: Progress | None = None,
-                  isolation: str = "in-process") -> TrialRecord:
-    """Prepare, predict, score and store one trial. Failures are results: they are stored too."""
+                  isolation: str = "in-process", device: str = "auto") -> TrialRecord:
+    """Prepare, predict, score and store one trial on `device` ('auto', 'cpu', 'cuda', 'cuda:N').
+    Failures are results: they are stored too."""
+    record = measure_trial(trial, spec, splits, store, progress, isolation, device)
+    store.save_trial(record)
+    return record
+
+
+def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: Progress | None = None,
+                  isolation: str = "in-process", device: str = "auto") -> TrialRecord:
+    """`execute_trial` without storing the record: the trial's own files go to its folder, the caller saves
+    the record (a Ray worker returns it to the driver, which alone writes records)."""
     from baselines import Context, strategies
-    from baselines.models import pick_device
+    from baselines.device import probe, resolve_device
     from evaluators import metrics
     from evaluators.statistics import score_all
 
+    device = resolve_device(device)
+    hardware = probe(device)
     record = TrialRecord(**TrialRecord.pending(trial).model_dump(exclude_unset=True, exclude={"status"}), status="ok", started_at=_now())
-    ctx = Context(spec, splits, store.trial_dir(trial), progress or (lambda *a: None), find_trial=trial_finder(store, spec, splits))
-    strategy = strategies.get(trial.family)(trial.settings, ctx)
-    try:
-        with PeakMemory() as memory, WallClock() as total:
+    settings, train = curve_point(trial, spec, splits)  # a learning-curve point trains on a nested subset of train
+    ctx = Context(spec, train, store.trial_dir(trial), progress or (lambda *a: None),
+                  find_trial=trial_finder(store, spec, splits, hardware), device=device)
+    strategy = strategies.get(trial.family)(settings, ctx)
+    try:  # the meter starts in the worker, before any model: on a GPU it reads torch's counters from here
+        with PeakMemory(device) as memory, WallClock() as total:
             with WallClock() as prep:
                 strategy.prepare()
             with WallClock() as pred:
@@ -47,9 +63,7 @@ def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
     except Exception as exc:  # noqa: BLE001 - any failure of one trial is recorded, the run goes on
         oom = type(exc).__name__ in ("OutOfMemoryError", "MemoryError")
         (ctx.trial_dir / "error.txt").write_text(traceback.format_exc())
-        failed = record.model_copy(update={"status": "oom" if oom else "failed", "error": f"{type(exc).__name__}: {exc}"})
-        store.save_trial(failed)
-        return failed
+        return record.model_copy(update={"status": "oom" if oom else "failed", "error": f"{type(exc).__name__}: {exc}"})
     refs = [e.target for e in splits.test]
     outputs = [p.output for p in predictions]
     write_jsonl(ctx.trial_dir / "predictions.jsonl",
@@ -59,26 +73,37 @@ def execute_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
     record.n_test = len(refs)
     record.resources = Resources.model_validate({
         "wall_s": round(total.seconds, 2), "prepare_s": round(prep.seconds, 2), "predict_s": round(pred.seconds, 2),
-        **_token_figures(predictions), "device": pick_device(), **memory.as_dict(),
-        "memory_measured": f"{isolation}; RSS sampled every 20 ms from the trial's start", **strategy.resources()})
+        **_token_figures(predictions), **hardware.as_resources(), **memory.as_dict(),
+        "memory_measured": f"{isolation}; RSS sampled every 20 ms from the trial's start"
+                           + ("; GPU: torch's peak allocated and reserved since the trial's start" if "peak_cuda_mb" in memory.as_dict() else ""),
+        **strategy.resources()})
     record.details = strategy.details()
     latencies = sorted(p.latency_ms for p in predictions)
     record.latency = Latency(p50_ms=_quantile(latencies, 0.5), p95_ms=_quantile(latencies, 0.95),
                              measured="per-query share of batched wall time")
-    if spec.forgetting and spec.forgetting.benchmarks:
-        record.forgetting = _forgetting(spec, strategy, store, record.resources)
+    if spec.forgetting and spec.forgetting.benchmarks and train is splits:  # curve points: quality only
+        record.forgetting = _forgetting(spec, strategy, store, record.resources, device)
     record.finished_at = _now()
-    store.save_trial(record)
     return record
 
 
-def trial_finder(store: RunDir, spec, splits: Splits) -> Callable[[str, str, dict[str, Any]], TrialRef]:
+def curve_point(trial: Trial, spec, splits: Splits) -> tuple[dict[str, Any], Splits]:
+    """(the family's own settings, the splits it learns from): a learning-curve point's train is its nested,
+    stratified subset (classification), and its size is no setting of the family."""
+    from advisor.data import train_subset
+    from advisor.plan import TRAIN_SIZE
+
+    settings = {k: v for k, v in trial.settings.items() if k != TRAIN_SIZE}
+    return settings, train_subset(splits, trial.settings.get(TRAIN_SIZE), spec.seed, spec.task.type == "classification")
+
+
+def trial_finder(store: RunDir, spec, splits: Splits, device: DeviceInfo) -> Callable[[str, str, dict[str, Any]], TrialRef]:
     """The handle strategies get on other trials of this plan (fine-tuning + RAG finds its training there)."""
     from advisor.plan import make_trial
     from baselines.base import TrialRef
 
     def find(family: str, name: str, settings: dict[str, Any]) -> TrialRef:
-        trial = make_trial(spec, splits, family, name, settings)
+        trial = make_trial(spec, splits, family, name, settings, device)
         return TrialRef(trial.id, trial.hash, store.trial_dir(trial), store.finished(trial))
 
     return find
@@ -98,12 +123,20 @@ def _quantile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2) if values else None
 
 
-def _forgetting(spec, strategy, store: RunDir, resources: Resources) -> Forgetting:
-    """Benchmarks on the adapted model, outside the trial's time and memory figures."""
-    from baselines.models import cache_dir, fingerprint, load_model
-    from evaluators.forgetting import BaseModelRef, forgetting_record
+def base_model(spec, device: str) -> BaseModelRef:
+    from baselines.models import fingerprint, load_model
+    from evaluators.forgetting import BaseModelRef
 
-    base = BaseModelRef(fingerprint(spec.model), lambda: load_model(spec.model))
+    return BaseModelRef(fingerprint(spec.model), lambda: load_model(spec.model, device=device))
+
+
+def _forgetting(spec, strategy, store: RunDir, resources: Resources, device: str) -> Forgetting:
+    """Benchmarks on the adapted model, outside the trial's time and memory figures. The base model's scores
+    are read from the run folder when a worker of their own stored them there (`advisor.run_loop`)."""
+    from baselines.models import cache_dir
+    from evaluators.forgetting import forgetting_record
+
+    base = base_model(spec, device)
     with WallClock() as clock:
         try:
             found = strategy.forgetting_measured() or forgetting_record(spec, strategy.adapted_model(), store.root, cache_dir(), base)

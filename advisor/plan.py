@@ -1,6 +1,14 @@
-"""Expand a TaskSpec into Trials: one per strategy setting, each with a content hash of its inputs."""
+"""Expand a TaskSpec into Trials: one per strategy setting, each with a content hash of its inputs.
+
+The hash includes the device the plan is for (its type, the GPU's name, the precision and optimizers
+it implies) and the versions of the numerical libraries, so a GPU run never reuses CPU trials (their
+speeds and prices) and an upgrade of torch or transformers measures again. The device index is left
+out: cuda:0 and cuda:1 of one machine share results.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from advisor.version import __version__
 from contracts.records import Splits
@@ -8,9 +16,13 @@ from contracts.io import content_hash
 from contracts.records import Trial
 from advisor.yaml_errors import Problem, SpecError
 
+if TYPE_CHECKING:
+    from baselines.device import DeviceInfo
 
-def _shared_inputs(spec, splits: Splits) -> dict:
+
+def _shared_inputs(spec, splits: Splits, device: DeviceInfo) -> dict:
     """What every trial's result depends on besides its own family and settings."""
+    from baselines.device import library_versions
     from baselines.models import fingerprint
 
     return {
@@ -23,25 +35,37 @@ def _shared_inputs(spec, splits: Splits) -> dict:
         "labels": splits.labels,
         "metric": spec.headline_metric,
         "seed": spec.seed,
+        "runtime": {**device.as_plan(), "versions": library_versions()},
     }
 
 
-def make_trial(spec, splits: Splits, family: str, name: str, settings: dict) -> Trial:
+def _device(device: DeviceInfo | None) -> DeviceInfo:
+    """None: the device a run would use here ('auto')."""
+    from baselines.device import planned, resolve_device
+
+    return device or planned(resolve_device("auto"))
+
+
+def make_trial(spec, splits: Splits, family: str, name: str, settings: dict, device: DeviceInfo | None = None) -> Trial:
     """The Trial that `make_plan` makes for these settings (used to find another trial's folder)."""
     from baselines import strategies
 
-    return _trial(_shared_inputs(spec, splits), family, name, settings, strategies.get(family).simplicity_rank)
+    device = _device(device)
+    return _trial(_shared_inputs(spec, splits, device), strategies.get(family), family, name, settings, device)
 
 
-def _trial(shared: dict, family: str, name: str, settings: dict, simplicity_rank: int) -> Trial:
-    return Trial(name, family, settings, content_hash({**shared, "strategy": family, "settings": settings}), simplicity_rank)
+def _trial(shared: dict, cls, family: str, name: str, settings: dict, device: DeviceInfo) -> Trial:
+    settings = cls.for_device(settings, device.type)  # e.g. gradient checkpointing on a GPU
+    return Trial(name, family, settings, content_hash({**shared, "strategy": family, "settings": settings}), cls.simplicity_rank)
 
 
-def make_plan(spec, splits: Splits) -> list[Trial]:
-    """Trials in the order they should run (cheapest family first). Raises SpecError on bad settings."""
+def make_plan(spec, splits: Splits, device: DeviceInfo | None = None) -> list[Trial]:
+    """Trials in the order they should run (cheapest family first) on `device` (None: the one a run would
+    use here). Raises SpecError on bad settings."""
     from baselines import strategies
 
-    shared = _shared_inputs(spec, splits)
+    device = _device(device)
+    shared = _shared_inputs(spec, splits, device)
     trials, problems = [], []
     for family, cls in strategies.items():
         options = getattr(spec.strategies, family)
@@ -52,7 +76,8 @@ def make_plan(spec, splits: Splits) -> list[Trial]:
         except ValueError as exc:
             problems.append(Problem(str(spec.source), None, f"strategies.{family}", str(exc)))
             continue
-        trials += [_trial(shared, family, name, settings, cls.simplicity_rank) for name, settings in expanded]
+        expanded += curve_points(expanded, cls, spec.data.train_sizes, len(splits.train))
+        trials += [_trial(shared, cls, family, name, settings, device) for name, settings in expanded]
     names = [t.name for t in trials]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(str(spec.source), None, "strategies", f"two trials are both named '{dup}'"))
@@ -61,3 +86,26 @@ def make_plan(spec, splits: Splits) -> list[Trial]:
     if problems:
         raise SpecError(problems)
     return sorted(trials, key=lambda t: t.simplicity_rank)
+
+
+TRAIN_SIZE, AT_SIZE = "train_size", "@n="
+"""A learning-curve point's setting (the size of its nested train subset) and its name's mark: lora-r16@n=50."""
+
+
+def learns_from_train(cls, settings: dict) -> bool:
+    """Trials whose quality depends on how many train examples there are: trained weights, or k-shot examples
+    drawn from train. Retrieval trials are left out: their curve would be the curve of what they combine."""
+    return not cls.retrieves and (cls.changes_weights or settings.get("shots", 0) > 0)
+
+
+def resolve_sizes(sizes: list | None, n_train: int) -> list[int]:
+    """data.train_sizes as example counts below the full train split (the full split is the trial itself)."""
+    counts = {n_train if size == "all" else round(size * n_train) if isinstance(size, float) else size for size in sizes or ()}
+    return sorted(n for n in counts if 0 < n < n_train)
+
+
+def curve_points(expanded: list[tuple[str, dict]], cls, sizes: list | None, n_train: int) -> list[tuple[str, dict]]:
+    """One extra trial per smaller train size for each trial that learns from train; the size is in its
+    settings, so in its content hash."""
+    return [(f"{name}{AT_SIZE}{n}", {**settings, TRAIN_SIZE: n}) for name, settings in expanded if learns_from_train(cls, settings)
+            for n in resolve_sizes(sizes, n_train)]

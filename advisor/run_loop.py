@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
-from advisor.plan import make_plan
+from advisor.plan import TRAIN_SIZE, make_plan
 from advisor.results_writer import header, write_results
 from advisor.rundir import RunDir
 from advisor.task import check_task, corpus_warnings
@@ -56,32 +56,73 @@ class Interrupt:
 
 class Executor(Protocol):
     def run(self, trial: Trial, spec, splits: Splits, store: RunDir, on_progress: OnProgress, interrupt: Interrupt) -> TrialRecord:
-        """Run one trial to its stored record (ok or failed); raise KeyboardInterrupt when interrupted."""
+        """Run one trial to its stored record (ok or failed); raise KeyboardInterrupt when interrupted.
+        Executors that run trials at once add `run_many` (see _Run.run_all, advisor.ray_executor)."""
 
 
-def _worker(trial: Trial, spec_path: str, out: str, messages) -> None:
+def _worker(trial: Trial, spec_path: str, out: str, messages, device: str) -> None:
     """Entry point of a trial's worker process; reports progress through `messages`."""
     quiet_libraries()
     try:
         spec, splits, _ = check_task(spec_path)
-        execute_trial(trial, spec, splits, RunDir(Path(out)),
-                      progress=lambda done, total, what: messages.put((done, total, what)), isolation="own worker process")
+        execute_trial(trial, spec, splits, RunDir(Path(out)), progress=lambda done, total, what: messages.put((done, total, what)),
+                      isolation="own worker process", device=device)
     except KeyboardInterrupt:
         pass  # the parent handles Ctrl-C; an interrupted trial is simply not stored
 
 
-class LocalExecutor:
-    """Trials one after another on this machine, each in its own worker process (or in this one)."""
+def _base_worker(spec_path: str, out: str, device: str) -> None:
+    """Scores the base model on the forgetting benchmarks into the run folder, in a process of its own, so a
+    trial's worker reads them there instead of loading a second model beside the one it trained."""
+    from advisor.execute import base_model
+    from baselines.models import cache_dir
+    from evaluators.forgetting import base_scores
 
-    def __init__(self, isolate: bool = True):
+    quiet_libraries()
+    spec, _, _ = check_task(spec_path)
+    base_scores(spec, Path(out), cache_dir(), base_model(spec, device))
+
+
+def _wait(proc, interrupt: Interrupt) -> None:
+    try:
+        while proc.is_alive():
+            interrupt.check()
+            proc.join(0.2)
+    except BaseException:
+        proc.terminate()
+        proc.join(5)
+        raise
+
+
+class LocalExecutor:
+    """Trials one after another on this machine, each in its own worker process (or in this one), on `device`."""
+
+    def __init__(self, isolate: bool = True, device: str = "auto"):
+        from baselines.device import resolve_device
+
         self.isolate = isolate
+        self.device = resolve_device(device)
+        self._base_scored: set[Path] = set()
+
+    def _score_base(self, trial: Trial, spec, store: RunDir, interrupt: Interrupt) -> None:
+        """Once per run folder, before the first trial that changes weights: the base model's forgetting scores."""
+        from baselines import strategies
+
+        if (not (spec.forgetting and spec.forgetting.benchmarks) or not strategies.get(trial.family).changes_weights
+                or store.root in self._base_scored):
+            return
+        proc = mp.get_context("spawn").Process(target=_base_worker, args=(str(spec.source), str(store.root), self.device), daemon=True)
+        proc.start()
+        _wait(proc, interrupt)
+        self._base_scored.add(store.root)  # a failure shows in the trial's forgetting record, which tries again
 
     def run(self, trial: Trial, spec, splits: Splits, store: RunDir, on_progress: OnProgress, interrupt: Interrupt) -> TrialRecord:
         if not self.isolate:
-            return execute_trial(trial, spec, splits, store, on_progress)
+            return execute_trial(trial, spec, splits, store, on_progress, device=self.device)
+        self._score_base(trial, spec, store, interrupt)
         ctx = mp.get_context("spawn")
         messages = ctx.Queue()
-        proc = ctx.Process(target=_worker, args=(trial, str(spec.source), str(store.root), messages), daemon=True)
+        proc = ctx.Process(target=_worker, args=(trial, str(spec.source), str(store.root), messages, self.device), daemon=True)
         proc.start()
         try:
             while proc.is_alive() or not messages.empty():
@@ -112,7 +153,8 @@ def _lacks_forgetting(record: dict, spec) -> bool:
     from baselines import strategies
     from evaluators.forgetting import covers
 
-    if not (spec.forgetting and spec.forgetting.benchmarks and strategies.get(record["strategy"]).changes_weights):
+    if not (spec.forgetting and spec.forgetting.benchmarks and strategies.get(record["strategy"]).changes_weights) \
+            or TRAIN_SIZE in (record.get("settings") or {}):  # learning-curve points measure quality only
         return False
     return (record.get("forgetting") or {}).get("applies") is not False and not covers(record.get("forgetting"), spec)
 
@@ -139,17 +181,33 @@ def default_out(spec, resume: bool = True) -> Path:
     return RUNS_ROOT / f"{spec.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
 
-def dry_run(path, out: Path | None = None) -> list[str]:
-    """The plan as lines of text (warnings, then one line per trial); runs and writes nothing."""
+def _device_line(device) -> str:
+    from baselines.device import ADAMW, PAGED_ADAMW_8BIT
+
+    if device.type != "cuda":
+        return f"device: {device.device}, fp32, {ADAMW}, answering batches of 8"
+    gpu = device.name or "a GPU not visible here (planned as one with native bf16)"
+    return (f"device: {device.device}, {gpu}, {device.precision}; {ADAMW} ({PAGED_ADAMW_8BIT} for 4-bit models); "
+            "answering batches sized to the free GPU memory (up to 64)")
+
+
+def dry_run(path, out: Path | None = None, device: str = "auto") -> list[str]:
+    """The plan for `device` as lines of text (warnings, the device, then one line per trial); runs and
+    writes nothing. A GPU this machine lacks can be planned for (`--device cuda`)."""
+    from baselines.device import planned, resolve_device
+
     spec, splits, warnings = check_task(path)
     warnings += corpus_warnings(spec)
-    trials = make_plan(spec, splits)
+    hardware = planned(resolve_device(device))
+    trials = make_plan(spec, splits, hardware)
     store = RunDir(Path(out)) if out else None
-    lines = [str(w) for w in warnings]
+    lines = [str(w) for w in warnings] + [_device_line(hardware)]
     for t in trials:
         record = store.finished(t) if store else None
         state = ("stored, will be reused" if not _lacks_forgetting(record, spec) else "stored, runs again for forgetting") if record else "to run"
-        lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}")
+        sized = (f"  (train batch {t.settings['batch_size']}, gradient checkpointing {'on' if t.settings['gradient_checkpointing'] else 'off'})"
+                 if "gradient_checkpointing" in t.settings else "")
+        lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}{sized}")
     return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
 
 
@@ -166,42 +224,54 @@ class _Run:
         write_results(self.store, self.spec, self.trials, self.head, complete=complete)
         self.on_results(self.store.root)
 
+    def started(self, trial: Trial) -> OnProgress:
+        """A bar for a running trial; returns the trial's progress callback."""
+        inner = self.bars.add_task(f"  {trial.name}", total=None)
+        self._running[trial.id] = (inner, time.perf_counter())
+        return lambda done, total, what: self.bars.update(inner, completed=done, total=total, description=f"  {trial.name}: {what}")
+
+    def finished(self, trial: Trial, record: TrialRecord) -> None:
+        """A trial's record is stored: its line, the overall bar, results.json."""
+        if (inner := self._running.pop(trial.id, None)) is not None:
+            self.bars.remove_task(inner[0])
+        self.bars.advance(self.overall)
+        status = "[green]ok[/]" if record.status == "ok" else f"[red]{record.status}[/]: {record.error}"
+        self.console.print(f"  {trial.name}: {status}" + (f" ({time.perf_counter() - inner[1]:.0f} s)" if inner else ""))
+        self.write(complete=False)
+
     def run_all(self, fresh: bool) -> None:
+        """Reuse what is stored, then run the rest: one after another, or all at once by `executor.run_many(trials,
+        spec, splits, store, board=self, interrupt)`, which stores each record and calls started/finished."""
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=self.console, transient=False) as bars:
-            overall = bars.add_task("trials", total=len(self.trials))
+        with Progress(*columns, console=self.console, transient=False) as self.bars:
+            self.overall, self._running, todo = self.bars.add_task("trials", total=len(self.trials)), {}, []
             for trial in self.trials:
                 self.interrupt.check()
                 if not fresh and (stored := _reusable(trial, self.store, self.spec)):
                     self.console.print(f"  reused {trial.name} ({stored['status']})")
-                    bars.advance(overall)
-                    continue
-                inner = bars.add_task(f"  {trial.name}", total=None)
-
-                def on_progress(done: int, total: int, what: str, inner=inner, name=trial.name) -> None:
-                    bars.update(inner, completed=done, total=total, description=f"  {name}: {what}")
-
-                started = time.perf_counter()
-                record = self.executor.run(trial, self.spec, self.splits, self.store, on_progress, self.interrupt)
-                bars.remove_task(inner)
-                bars.advance(overall)
-                status = "[green]ok[/]" if record.status == "ok" else f"[red]{record.status}[/]: {record.error}"
-                self.console.print(f"  {trial.name}: {status} ({time.perf_counter() - started:.0f} s)")
-                self.write(complete=False)
+                    self.bars.advance(self.overall)
+                else:
+                    todo.append(trial)
+            if hasattr(self.executor, "run_many"):
+                return self.executor.run_many(todo, self.spec, self.splits, self.store, self, self.interrupt)
+            for trial in todo:
+                self.finished(trial, self.executor.run(trial, self.spec, self.splits, self.store, self.started(trial), self.interrupt))
 
 
 def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = False, console: Console | None = None,
-            executor: Executor | None = None, on_results: Callable[[Path], None] = lambda root: None) -> Path:
-    """Run every trial of a task (resuming what is stored) and write results.json; `on_results(run folder)`
-    is called after each write (the CLI renders the reports there)."""
+            executor: Executor | None = None, on_results: Callable[[Path], None] = lambda root: None, device: str = "auto") -> Path:
+    """Run every trial of a task (resuming what is stored) on `device` ('auto', 'cpu', 'cuda', 'cuda:N') and
+    write results.json; `on_results(run folder)` is called after each write (the CLI renders the reports there)."""
     from advisor.model_checks import model_checks
+    from baselines.device import probe, resolve_device
     from baselines.models import resolve
 
     console = console or Console(stderr=True)
     quiet_libraries()
     spec, splits, warnings = check_task(path)
     warnings += corpus_warnings(spec)
-    trials = make_plan(spec, splits)
+    device = resolve_device(device)
+    trials = make_plan(spec, splits, probe(device))  # a GPU torch cannot see is an error here, before any trial
     store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
     store.lock()
     model_path = resolve(spec.model)  # convert the embedded model once, before any trial is timed
@@ -212,7 +282,7 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     for w in warnings:
         console.print(str(w), markup=False, soft_wrap=True)
     console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
-    run = _Run(spec, splits, trials, store, head, executor or LocalExecutor(isolate), console, on_results)
+    run = _Run(spec, splits, trials, store, head, executor or LocalExecutor(isolate, device), console, on_results)
     run.write(complete=False)  # exists (valid) from the start
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, run.interrupt.handler) if in_main else None

@@ -109,6 +109,12 @@ class Strategy(ABC):
         return False
 
     @classmethod
+    def needs(cls, settings: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """Other trials of the plan, as (family, name, settings), that this one builds on: an executor that runs
+        trials at once starts it after them."""
+        return []
+
+    @classmethod
     @abstractmethod
     def expand(cls, options: BaseModel, spec: TaskSpecBase) -> list[tuple[str, dict[str, Any]]]: ...
 

@@ -7,7 +7,7 @@ and `library_versions` look at the machine.
 
 Rules (the simplest standard choice for each):
 - bf16 only where the GPU computes it natively (compute capability 8.0+, Ampere and later);
-  `torch.cuda.is_bf16_supported()` also says yes where bf16 is emulated (T4, V100), which is slow.
+  torch.cuda.is_bf16_supported also says yes where bf16 is emulated (T4, V100), which is slow.
   Older GPUs get fp16 with autocast and a GradScaler; the CPU keeps fp32 (its half precision is slow).
 - Devices are compared by `torch.device(x).type`, never as strings, and the index is kept: "cuda:1"
   is a GPU, and it is the one used.
@@ -28,6 +28,10 @@ GPU_MEMORY_SHARE = 0.5
 ADAMW = "torch AdamW"
 PAGED_ADAMW_8BIT = "bitsandbytes PagedAdamW8bit"
 LIBRARIES = ("torch", "transformers", "peft", "bitsandbytes", "sentence-transformers", "lm_eval")
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that this machine does not have."""
 
 
 def device_type(device) -> str:
@@ -109,7 +113,7 @@ def probe(device: str) -> DeviceInfo:
     if device_type(device) != "cuda":
         return DeviceInfo(device)
     if not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' was asked for, but torch sees no CUDA GPU "
+        raise DeviceError(f"device '{device}' was asked for, but torch sees no CUDA GPU "
                            f"(torch {torch.__version__}; a CPU-only build has '+cpu' in its version)")
     props = torch.cuda.get_device_properties(torch.device(device))
     return DeviceInfo(device, props.name, (props.major, props.minor), round(props.total_memory / 2**30, 2))

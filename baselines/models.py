@@ -108,12 +108,6 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     tmp.rename(target)  # atomic: a killed conversion never leaves a half-written model behind
 
 
-def pick_device() -> str:
-    from baselines.device import resolve_device
-
-    return resolve_device("auto")
-
-
 def load_model(name: str, device: str | None = None, quantization_config=None):
     """(model, tokenizer) on `device` (auto when None), in eval mode, in the device's serving precision
     (`baselines.device.precision`: bf16 on GPUs with native bf16, fp16 on older ones, fp32 on the CPU)."""
