@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from baselines.engine import LanguageModel
-from baselines.prompting import builtin_templates, fill
+from baselines.templates import builtin_templates, fill
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from contracts.records import Example
 from baselines.engine import LanguageModel
-from baselines.prompting import builtin_templates, fill
+from baselines.templates import builtin_templates, fill
 
 IGNORE = -100
 """Label value that torch's cross-entropy skips: prompt and padding tokens."""
