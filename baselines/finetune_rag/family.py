@@ -1,4 +1,4 @@
-"""Fine-tuning plus retrieval: a fine-tuned model answering with retrieved context (Ovadia et al., 2023).
+"""The finetune_rag family: a fine-tuned model answering with retrieved context (Ovadia et al., 2023).
 
 When a spec has both `rag` and a fine-tuning family, this family adds one trial per fine-tuned trial
 (on top of the first RAG combination, or the ones named in `finetune_rag.rag`): RAG's chunking,
@@ -67,6 +67,12 @@ class FinetuneRag(Strategy):
         rags = _chosen(rags, options.rag, "rag") if options.rag else rags[:1]
         return [(f"{ft_name}+{rag_name}", {"finetune": ft, "rag": rag})
                 for ft_name, ft in _chosen(tuned, options.finetune, "fine-tuned") for rag_name, rag in rags]
+
+    @classmethod
+    def needs(cls, settings: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """The fine-tuned trial whose checkpoint folder this one trains in or reloads from."""
+        ft = settings["finetune"]
+        return [(ft["family"], ft["name"], ft["settings"])]
 
     @property
     def tuned_name(self) -> str:
