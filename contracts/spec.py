@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from contracts.gpus import Gpu, find_gpu
 
@@ -45,6 +45,20 @@ class DataSpec(Strict):
     near_duplicate_threshold: float | None = Field(
         0.95, gt=0, le=1, description="Cosine similarity above which a test input counts as leaked from train (None: off)."
     )
+    train_sizes: list[int | float | Literal["all"]] | None = Field(
+        None, description="Learning curve: train the weight-changing families and k-shot prompting again on nested, "
+        "stratified subsets of train of these sizes (counts, fractions in (0, 1), or 'all'), one extra trial per size.",
+    )
+
+    @field_validator("train_sizes")
+    @classmethod
+    def _sizes(cls, sizes: list | None) -> list | None:
+        for size in sizes or ():
+            if isinstance(size, float) and not 0 < size <= 1:
+                raise ValueError(f"fraction {size} must be in (0, 1]")
+            if isinstance(size, int) and not isinstance(size, bool) and size < 1:
+                raise ValueError(f"size {size} must be at least 1")
+        return sizes
 
     @field_validator("train", "test", "validation")
     @classmethod
@@ -76,6 +90,11 @@ class Constraints(Strict):
     knowledge_changes: Literal["never", "yearly", "monthly", "weekly", "daily"] | None = None
     monthly_queries: int | None = Field(None, ge=0, description="Expected query volume per month.")
     max_forgetting: float | None = Field(None, ge=0, description="Largest tolerated benchmark drop (points).")
+    min_quality: float | None = Field(
+        None, ge=0, le=1, description="The bar: the headline metric's value a solution must reach (every metric is in [0, 1]: "
+        "0.9 for 90% accuracy). "
+        "The decision says first whether the pick surely, maybe or does not reach it.",
+    )
     equivalence_points: float = Field(2.0, ge=0, description="A simpler trial replaces the best one only when the paired "
                                       "95% CI shows it at most this many points worse.")
 
@@ -114,7 +133,16 @@ class TaskSpecBase(Strict):
     pricing: Pricing = Field(default_factory=Pricing)
     target: Target | None = None
 
-    source: Path | None = Field(None, exclude=True, description="Where this spec was read from (set by the loader).")
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """Where this spec was read from: set by the loader, never by task.yaml (so not in the schema)."""
+        return self._source
+
+    @source.setter
+    def source(self, path: Path | None) -> None:
+        self._source = path
 
     @property
     def base_dir(self) -> Path:
