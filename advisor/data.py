@@ -8,6 +8,7 @@ import io
 import json
 import random
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from contracts.records import Example, Splits
@@ -193,3 +194,27 @@ def _check_leakage(spec, splits: Splits, problems: list[Problem]) -> None:
             Problem(str(spec.resolve(spec.data.test)), None, spec.data.input,
                     f"{len(leaked)} test input(s) also appear in train (leakage), test lines {lines}", "warning")
         )
+
+
+def nested_order(examples: list[Example], seed: int, stratify: bool) -> list[Example]:
+    """Train examples in the order learning-curve subsets take them: the first n are the subset of size n,
+    so every smaller subset lies inside every larger one (same seed). Stratified: each label's examples
+    are shuffled and spread evenly over the order, so any prefix keeps the labels' shares (within about one example)."""
+    rng = random.Random(seed)
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(ex.target if stratify else "", []).append(ex)
+    keyed = []
+    for label in sorted(groups):
+        members = groups[label]
+        rng.shuffle(members)
+        offset = rng.random()  # labels of equal size would otherwise always come in alphabetical order
+        keyed += [((i + offset) / len(members), ex) for i, ex in enumerate(members)]
+    return [ex for _, ex in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def train_subset(splits: Splits, size: int | None, seed: int, stratify: bool) -> Splits:
+    """The splits with train cut to its nested subset of `size` examples (None: unchanged)."""
+    if size is None or size >= len(splits.train):
+        return splits
+    return replace(splits, train=nested_order(splits.train, seed, stratify)[:size])
