@@ -7,7 +7,7 @@ DEMO_OUT ?= runs/demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser demo test bench gpu-check clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +26,10 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest -q
+
+# The support-tickets example on the first GPU, checked (issue 21); needs a CUDA build of torch: make gpu-check TORCH=torch
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
 
 bench: setup
 	$(PY) benchmarks/scoring.py

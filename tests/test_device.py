@@ -138,11 +138,14 @@ def test_full_fine_tuning_answers_in_the_serving_precision(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from baselines.finetune.weights import dominant_precision
+
     full = strategies.get("full")({}, None)
     full.device = A100
     model = full.adapt(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16))
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # trains on fp32 master weights
     assert {p.dtype for p in full.serving_model(model).parameters()} == {torch.bfloat16}
+    assert dominant_precision(model) == "bf16"  # what the record's `answered_in` says
 
 
 # 5. one untimed warm-up batch; 10. logits only where they are used

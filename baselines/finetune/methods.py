@@ -19,7 +19,7 @@ from baselines.base import Strategy
 from baselines.device import gradient_checkpointing, optimizer_name, probe, torch_dtype
 from baselines.finetune.data import data_warnings, messages, template_text, tokenize, validation_split
 from baselines.finetune.train import TrainOptions, curve_flags, train
-from baselines.finetune.weights import dir_mb, parameter_counts, weights_mb
+from baselines.finetune.weights import dir_mb, dominant_precision, parameter_counts, weights_mb
 
 
 class FullOptions(TrainOptions):
@@ -193,6 +193,7 @@ class FineTune(Strategy):
             **self.device.as_resources(),
             "optimizer": self.optimizer,
             "gradient_checkpointing": self.settings["gradient_checkpointing"],
+            "answered_in": dominant_precision(self.lm.model),
         }
         cuda = self.train_memory.as_dict()
         if "peak_cuda_mb" in cuda:  # the peak includes the weights loaded before training (the estimate's weights term)

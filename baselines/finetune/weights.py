@@ -40,6 +40,19 @@ def weights_mb(model) -> float:
     return size / 2**20
 
 
+def dominant_precision(model) -> str:
+    """'bf16', 'fp16' or 'fp32': the floating-point dtype holding most of the parameters (4-bit weights,
+    stored as integers, are left out), i.e. the precision the model mostly computes in."""
+    import torch
+
+    names = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}
+    counts: dict[str, int] = {}
+    for p in model.parameters():
+        if p.dtype in names:
+            counts[names[p.dtype]] = counts.get(names[p.dtype], 0) + p.numel()
+    return max(counts, key=counts.get)
+
+
 def dir_mb(folder: Path, pattern: str = "*") -> float:
     """Size on disk of the files matching `pattern` in `folder`, in MiB (0 when absent)."""
     return sum(f.stat().st_size for f in Path(folder).glob(pattern) if f.is_file()) / 2**20
