@@ -95,31 +95,10 @@ MAX_FILE_BYTES = 64 * 2**20
 """Larger corpus files are skipped with a warning instead of being read into memory blindly."""
 
 
-_last: tuple[tuple, Corpus] | None = None
-"""The last corpus read, with what it was read from: planning asks for it several times (the corpus
-warnings, the RAG trials, the fine-tuning + RAG trials), and a large corpus should be read once."""
-
-
-def _state(path: Path) -> tuple:
-    """Name, size and modification time of every file under `path`: a changed file means a new read."""
-    if not path.exists():
-        return ()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-
-
 def load_corpus(path: Path, max_documents: int | None = None, seed: int = 0) -> Corpus:
-    """All usable documents under `path` (a seeded sample of `max_documents` when there are more).
-    Raises ValueError naming the path when none is usable."""
-    global _last
+    """All usable documents under `path` (a seeded sample of `max_documents` when there are more), read
+    now: a caller that needs them twice keeps the Corpus. Raises ValueError naming the path when none is usable."""
     path = Path(path)
-    key = (str(path.resolve()), max_documents, seed, _state(path))
-    if _last is None or _last[0] != key:
-        _last = (key, _read_corpus(path, max_documents, seed))
-    return _last[1]
-
-
-def _read_corpus(path: Path, max_documents: int | None, seed: int) -> Corpus:
     corpus = Corpus(path)
     if not path.exists():
         raise ValueError(f"knowledge corpus not found: {path}")
