@@ -77,7 +77,7 @@ class Where:
 
 def check_forgetting(spec, at: Where) -> list[Problem]:
     """Built-in benchmarks need <data folder>/<name>/test.jsonl; other names must be lm-eval tasks."""
-    from evaluators.benchmarks import benchmarks, data_dir
+    from evaluators.general_benchmarks import benchmarks, data_dir
 
     f = spec.forgetting
     if f is None or not f.benchmarks:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.io import content_hash, read_json, write_json
-from evaluators.benchmarks import benchmarks, data_dir, lm_eval_name, task_dir
+from evaluators.general_benchmarks import benchmarks, data_dir, lm_eval_name, task_dir
 from evaluators.statistics import mcnemar_p, paired_bootstrap_ci
 
 NOT_APPLICABLE = {"applies": False, "reason": "weights unchanged: forgetting is zero by construction"}

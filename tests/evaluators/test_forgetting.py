@@ -11,7 +11,7 @@ import pytest
 from advisor import compare
 from conftest import registered
 from baselines.prompting import Prompting
-from evaluators.benchmarks import benchmarks, task_dir
+from evaluators.general_benchmarks import benchmarks, task_dir
 from evaluators.forgetting import lm_eval_scores
 from evaluators.statistics import mcnemar_p, paired_bootstrap_ci
 
