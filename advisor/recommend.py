@@ -33,10 +33,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from advisor.eligibility import exclusions, record
+from advisor.feasibility import RECALL_WORKS, bar_sentence, levers, quality_bar
 from advisor.rationale import Facts, Sentence, equivalent, rationale, retrieval_recall, tied, what_would_change
 from contracts.records import TrialRecord
 
-RECALL_WORKS, PRECISION_MARGIN = 0.7, 0.10
+PRECISION_MARGIN = 0.10
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Recommendation:
     tied_with: list[str]
     what_would_change: list[Sentence]
     ranking: list[str]
+    quality_bar: dict | None = None
+    """constraints.min_quality, the pick's verdict (surely / maybe / no) with its evidence, the trials surely reaching it."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,9 +76,13 @@ def recommend(trials: list[TrialRecord | dict], spec, statistics: dict, target_s
     pick = min((r for r in facts.tied if equivalent(r, leader, c.equivalence_points, metric)), key=simplest)  # R4
     precise = _more_precise(pick, facts)  # R7
     pick = precise or pick
-    return Recommendation(pick.name, pick.strategy, _confidence(pick, eligible, statistics), rationale(pick, facts, precise is not None),
-                          excluded, [r.name for r in facts.tied if r is not pick], what_would_change(pick, ok, facts),
-                          [r.name for r in ranking])
+    bar, found = quality_bar(pick, eligible, facts), levers(pick, ok, facts)
+    why = rationale(pick, facts, precise is not None)
+    if bar:  # whether the bar is reached comes first; short of it, the headline names the levers
+        why = [bar_sentence(pick, bar, facts, found if bar["verdict"] != "surely" else [])] + why
+    return Recommendation(pick.name, pick.strategy, _confidence(pick, eligible, statistics), why,
+                          excluded, [r.name for r in facts.tied if r is not pick], what_would_change(pick, ok, facts) + [s for _, s in found],
+                          [r.name for r in ranking], bar)
 
 
 def _precision(r: TrialRecord) -> tuple[float, float] | None:

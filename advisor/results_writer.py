@@ -34,6 +34,7 @@ def _tokens_per_example(records: list[dict], baseline: str | None) -> float | No
 
 def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete: bool) -> dict:
     from advisor.aggregate import annotate, baseline_trial, target_scale
+    from advisor.feasibility import feasibility_statistics
     from advisor.recommend import recommend
     from baselines import family_facts
     from evaluators import metrics
@@ -42,6 +43,7 @@ def write_results(store: RunDir, spec, trials: list[Trial], head: dict, complete
     records = [by_id.get(t.id) or TrialRecord.pending(t).stored() for t in trials]
     target = target_scale(spec, head["task"]["n_train"], _tokens_per_example(records, baseline_trial(records)))
     statistics = annotate(records, spec, store.root, target)
+    statistics |= feasibility_statistics(records, spec, store.root, head["task"]["n_train"])
     results = {
         "schema_version": SCHEMA_VERSION,
         "complete": complete,
