@@ -6,10 +6,10 @@ them (`task_spec_model`). Lower layers type against `TaskSpecBase` and never imp
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from contracts.gpus import Gpu, find_gpu
 
@@ -120,9 +120,85 @@ class Target(Strict):
         return self
 
 
+# task.yaml `models:` entries: a local model (weights we load) or an OpenAI-compatible endpoint. Only the
+# families that leave the weights alone (prompting, rag) apply to an endpoint; its key is read from the
+# environment variable it names, never from task.yaml, and never stored.
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def short_name(model: str) -> str:
+    """A label for the report: the last part of a path or hub id ('HuggingFaceTB/SmolLM2' -> 'SmolLM2')."""
+    return PurePath(model.rstrip("/")).name or model
+
+
+class LocalModel(Strict):
+    kind: Literal["local"] = "local"
+    name: str | None = Field(None, pattern=_NAME, description="Short label in trial names and the report (default: from `model`).")
+    model: str = Field(EMBEDDED_MODEL, description="Embedded default, a local folder or a hub id.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+    @property
+    def label(self) -> str:
+        return self.name or short_name(self.model)
+
+    def identity(self) -> dict[str, Any]:
+        """What of this entry decides a trial's result (its settings and content hash)."""
+        return {"kind": "local", "name": self.label, "model": self.model}
+
+
+class EndpointModel(Strict):
+    kind: Literal["endpoint"] = "endpoint"
+    name: str | None = Field(None, pattern=_NAME, description="Short label in trial names and the report (default: from `model`).")
+    base_url: str = Field(pattern=r"^https?://", description="The OpenAI-compatible API root, e.g. https://api.openai.com/v1.")
+    model: str = Field(description="The model name the endpoint serves.")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="Environment variable holding the API key (none: a local server without keys).")
+    input_usd_per_1k_tokens: float | None = Field(None, ge=0, description="Hosted price per 1k prompt tokens.")
+    output_usd_per_1k_tokens: float | None = Field(None, ge=0, description="Hosted price per 1k output tokens.")
+    gpu_hour_usd: float | None = Field(None, ge=0, description="Self-hosted: price of the serving GPU hour (priced at the measured throughput).")
+    max_concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds one request may take before it is retried.")
+    max_retries: int = Field(5, ge=0, description="Retries on 429, 5xx, timeouts and dropped connections (exponential backoff, jitter, Retry-After).")
+    logprobs: bool = Field(True, description="Classification: ask for token log-probabilities (servers that ignore it are answered by generation).")
+    tokenizer: str | None = Field(None, description="Tokenizer (folder or hub id) to budget retrieved context; default: the endpoint's "
+                                                    "model when it is a local folder, else the task's local model's.")
+
+    @model_validator(mode="after")
+    def _one_price(self):
+        if self.gpu_hour_usd is not None and (self.input_usd_per_1k_tokens is not None or self.output_usd_per_1k_tokens is not None):
+            raise ValueError("price an endpoint per token (hosted) or per GPU hour (self-hosted), not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or short_name(self.model)
+
+    def identity(self) -> dict[str, Any]:
+        """What decides a trial's answers and measured latency; prices are left out (a price change re-prices,
+        it does not re-run), and so is the key."""
+        return {"kind": "endpoint", "name": self.label, "base_url": self.base_url.rstrip("/"), "model": self.model,
+                "max_concurrency": self.max_concurrency, "logprobs": self.logprobs}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("kind") or ("endpoint" if "base_url" in value else "local")
+    return getattr(value, "kind", "local")
+
+
+ModelEntry = Annotated[Union[Annotated[LocalModel, Tag("local")], Annotated[EndpointModel, Tag("endpoint")]], Discriminator(_kind)]
+
+
 class TaskSpecBase(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Short name; used in run folders.")
     model: str = Field(EMBEDDED_MODEL, description="Embedded default, a local folder or a hub id.")
+    models: list[ModelEntry] | None = Field(None, description="Several models to compare (local ones and endpoints); "
+                                            "`model:` is the shorthand for one local model.")
     task: TaskType
     data: DataSpec
     knowledge: KnowledgeSpec | None = None
@@ -134,6 +210,26 @@ class TaskSpecBase(Strict):
     target: Target | None = None
 
     _source: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _models(self):
+        """`models:` replaces `model:`; `model` then names the first local entry (the base model of forgetting)."""
+        if self.models is None:
+            return self
+        if not self.models:
+            raise ValueError("models: list at least one model")
+        labels = [m.label for m in self.models]
+        if dup := sorted({n for n in labels if labels.count(n) > 1}):
+            raise ValueError(f"models: two entries are both named '{dup[0]}': give them distinct 'name's")
+        local = next((m.model for m in self.models if m.kind == "local"), EMBEDDED_MODEL)
+        if "model" in self.model_fields_set and self.model != local:  # a dumped spec carries both, and agrees
+            raise ValueError("give either 'model' (one local model) or 'models' (a list), not both")
+        self.model = local
+        return self
+
+    def model_entries(self) -> list[LocalModel | EndpointModel]:
+        """The models to compare: `models`, or the one local `model`."""
+        return list(self.models) if self.models is not None else [LocalModel(model=self.model)]
 
     @property
     def source(self) -> Path | None:
