@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
+from advisor.learning_curve import forecast
 from advisor.plan import TRAIN_SIZE, make_plan
 from advisor.results_writer import header, write_results
 from advisor.rundir import RunDir
@@ -208,7 +209,7 @@ def dry_run(path, out: Path | None = None, device: str = "auto") -> list[str]:
         sized = (f"  (train batch {t.settings['batch_size']}, gradient checkpointing {'on' if t.settings['gradient_checkpointing'] else 'off'})"
                  if "gradient_checkpointing" in t.settings else "")
         lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}{sized}")
-    return lines + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
+    return lines + forecast(trials, splits, spec) + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
 
 
 class _Run:

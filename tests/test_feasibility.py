@@ -69,6 +69,11 @@ def test_plan_adds_curve_points_for_trials_that_learn_from_train(tmp_path):
     assert "train_size" not in settings and len(sub.train) == 10 and sub.test is splits.test
     assert curve_point(trials["lora-r16"], spec, splits)[1] is splits
 
+    from advisor.learning_curve import forecast
+
+    (line,) = forecast(list(trials.values()), splits, spec)
+    assert line.startswith("learning curve: 4 extra trial(s) on nested subsets of 10, 20 of the 40 train examples; their training: about ")
+
 
 @pytest.mark.parametrize(("ci", "bar", "higher", "expected"), [
     ((0.91, 0.97), 0.9, True, "surely"), ((0.85, 0.95), 0.9, True, "maybe"), ((0.05, 0.12), 0.9, True, "no"),
