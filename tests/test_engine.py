@@ -1,4 +1,4 @@
-"""The scoring engine: the shared-prefix batched label scoring must equal naive full-sequence scoring."""
+"""The scoring engine: the label search must pick exactly what naive full-sequence scoring picks."""
 
 from __future__ import annotations
 
@@ -6,15 +6,35 @@ import pytest
 import torch
 
 from baselines.engine import LanguageModel
+from baselines.label_search import Trie, shared_prefix
 from baselines.models import load_model
 
 PROMPTS = ["Text: my invoice is wrong\nLabel:", "Text: where is the parcel that I ordered last week\nLabel:", "hi"]
 LABELS = ["billing", "shipping", "account access", "x"]
+LABEL_SETS = {
+    "shared prefixes": ["billing", "billing address", "bill", "shipping", "shipping cost", "ship it", "refund"],
+    "one-token labels": ["a", "b", "c", "x", "y", "z"],
+    "prefixes of others": ["re", "refund", "refund please", "login", "log", "l"],
+    "duplicates": ["printer", "login", "printer", "login"],
+}
+CHAT = [[{"role": "user", "content": f"Classify the message into one of these categories.\n\nMessage: {text}"}]
+        for text in ["my invoice is wrong", "where is my parcel", "cannot log in", "the printer jams", "refund please",
+                     "the quick brown fox", "password reset fails", "Question Answer", "billing shipping refund login"]]
 
 
 @pytest.fixture(scope="module")
 def lm(tiny_model_dir):
     return LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def peaked(tiny_model_dir):
+    """The tiny model with its output layer scaled up: random weights give near-uniform distributions,
+    whose near-ties would test float noise rather than the search; these ones have clear winners."""
+    lm = LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
+    with torch.no_grad():
+        lm.model.get_output_embeddings().weight.mul_(40)
+    return lm
 
 
 def naive_logprob(lm: LanguageModel, prompt: str, choice: str) -> float:
@@ -27,20 +47,58 @@ def naive_logprob(lm: LanguageModel, prompt: str, choice: str) -> float:
     return sum(logp[len(p) - 1 + j, t].item() for j, t in enumerate(c))
 
 
+def naive_choice(lm: LanguageModel, prompt: str, labels: list[str]) -> tuple[int, list[float]]:
+    scores = [naive_logprob(lm, prompt, c) for c in labels]
+    return max(range(len(labels)), key=scores.__getitem__), scores
+
+
 @pytest.mark.parametrize("batch_size", [1, 2, 8])
-def test_batched_choice_scoring_matches_naive(lm, batch_size):
-    scored = lm.choose(PROMPTS, LABELS, batch_size=batch_size)
+def test_every_label_scores_match_naive(lm, batch_size):
+    scored = lm.choose(PROMPTS, LABELS, batch_size=batch_size, every_label=True)
     for prompt, s in zip(PROMPTS, scored):
         assert s.logprobs == pytest.approx([naive_logprob(lm, prompt, c) for c in LABELS], abs=1e-3)
         assert s.prompt_tokens == lm.count_tokens(prompt)
 
 
-def test_choice_chunking_under_a_small_logit_budget(lm, monkeypatch):
-    import baselines.engine as engine
+@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("name", LABEL_SETS)
+def test_search_picks_what_full_scoring_picks(peaked, name, batch_size):
+    labels = LABEL_SETS[name]
+    prompts = [peaked.render(m) for m in CHAT]
+    searched = peaked.choose(prompts, labels, batch_size=batch_size)
+    full = peaked.choose(prompts, labels, batch_size=batch_size, every_label=True)
+    for prompt, s, f in zip(prompts, searched, full):
+        best, scores = naive_choice(peaked, prompt, labels)
+        assert s.best == f.best == best, (prompt, scores)
+        assert f.logprobs == pytest.approx(scores, abs=1e-3)
+        assert s.logprobs[best] == pytest.approx(scores[best], abs=1e-3)  # finished labels carry exact scores
+        assert all(x is None or x == pytest.approx(scores[j], abs=1e-3) for j, x in enumerate(s.logprobs))
 
-    expected = [x for s in lm.choose(PROMPTS, LABELS, batch_size=4) for x in s.logprobs]
-    monkeypatch.setattr(engine, "_LOGIT_BUDGET", 1)  # forces one label per chunk, cache copied per chunk
-    assert [x for s in lm.choose(PROMPTS, LABELS, batch_size=4) for x in s.logprobs] == pytest.approx(expected, abs=1e-4)
+
+def test_the_search_prunes_and_stays_exact_in_small_passes(peaked, monkeypatch):
+    import baselines.label_search as search
+
+    labels = [f"{a} {b}" for a in ["billing", "shipping", "refund", "login"] for b in ["now", "later", "fox", "dog"]]
+    prompts = [peaked.render(m) for m in CHAT]
+    expected = [naive_choice(peaked, p, labels)[0] for p in prompts]
+    scored = peaked.choose(prompts, labels, batch_size=4)
+    assert [s.best for s in scored] == expected
+    assert sum(x is None for s in scored for x in s.logprobs) > len(prompts) * len(labels) / 2  # most never finished
+    monkeypatch.setattr(search, "_PACK_TOKENS", 3)  # one prompt per group, three nodes per pass
+    monkeypatch.setattr(search, "_WIDTH", 1)
+    assert [s.best for s in peaked.choose(prompts, labels, batch_size=4)] == expected
+
+
+def test_trie_shares_prefixes_and_keeps_duplicates():
+    trie = Trie.build([[1, 2, 9], [1, 3, 9], [1, 9], [1, 2, 9], [4, 9]])
+    assert len(trie.token) - 1 == 8  # 1, 1-2, 1-2-9, 1-3, 1-3-9, 1-9, 4, 4-9 (plus the root)
+    assert sorted(trie.ends.values()) == [[0, 3], [1], [2], [4]]
+
+
+def test_shared_prefix_leaves_every_prompt_a_token():
+    assert shared_prefix([[1, 2, 3], [1, 2, 4, 5]]) == 2
+    assert shared_prefix([[1, 2], [1, 2, 3]]) == 1
+    assert shared_prefix([[7], [8]]) == 0
 
 
 def test_batched_generation_matches_one_at_a_time(lm):
