@@ -30,11 +30,8 @@ class Metric:
     """Score of one (prediction, reference) pair, for metrics that are the mean of it: the bootstrap then
     resamples item scores (vectorised) instead of recomputing `fn` a thousand times."""
     paired_test: PairedTest = "bootstrap"
-    """"mcnemar": every item scores 0 or 1 (a proportion: McNemar, Wilson intervals); "bootstrap" otherwise."""
-
-    def __post_init__(self):
-        if self.paired_test == "mcnemar" and self.per_item is None:
-            raise ValueError(f"metric {self.name}: a McNemar (binary per-item) metric needs per_item scores")
+    """"mcnemar": every item scores 0 or 1 (a proportion: McNemar, Wilson intervals; needs `per_item`);
+    "bootstrap" otherwise."""
 
     def signed(self, value: float) -> float:
         """`value` oriented so that larger is always better: the key to rank trials by."""
