@@ -32,10 +32,10 @@ def quality_bar(pick: TrialRecord, eligible: list[TrialRecord], f: Facts) -> dic
     bar, name = f.constraints.min_quality, f.metric.name
     if bar is None:
         return None
-    ci = pick.metrics[f"{name}_ci95"]
-    return {"min_quality": bar, "verdict": verdict(ci, bar, f.metric),
+    ci, verdicts = pick.metrics[f"{name}_ci95"], {r.name: verdict(r.metrics[f"{name}_ci95"], bar, f.metric) for r in eligible}
+    return {"min_quality": bar, "verdict": verdicts[pick.name],
             "evidence": {f"{pick.name}.metrics.{name}": pick.metrics[name], f"{pick.name}.metrics.{name}_ci95": ci},
-            "surely": [r.name for r in eligible if verdict(r.metrics[f"{name}_ci95"], bar, f.metric) == "surely"]}
+            "surely": [n for n, v in verdicts.items() if v == "surely"], "maybe": [n for n, v in verdicts.items() if v == "maybe"]}
 
 
 def bar_sentence(pick: TrialRecord, bar: dict, f: Facts, levers: list[tuple[str, Sentence]]) -> Sentence:
@@ -49,14 +49,15 @@ def bar_sentence(pick: TrialRecord, bar: dict, f: Facts, levers: list[tuple[str,
         return Sentence(f"Quality bar met: {name} surely reaches {target} ({shown}: the whole interval clears the bar).", bar["evidence"])
     others = [t for t in bar["surely"] if t != name]
     if others:
-        return Sentence(f"Quality bar: {name} may reach {target} ({shown}: the interval straddles the bar); {', '.join(others)} "
-                        f"surely reach(es) it.", bar["evidence"])
+        how = "may reach" if bar["verdict"] == "maybe" else "does not reach"
+        return Sentence(f"Quality bar: {name} {how} {target} ({shown}); {', '.join(others)} surely reach(es) it.", bar["evidence"])
     if bar["verdict"] == "maybe":
         return Sentence(f"Quality bar not shown: no trial surely reaches {target}. The best so far, {name} ({shown}), may reach it: "
                         f"the interval straddles the bar.{named}", bar["evidence"])
     short = f.points(m.signed(bar["min_quality"]) - m.signed(value), sign=False)
-    return Sentence(f"Quality bar not reached: no trial reaches {target}. The best so far, {name} ({shown}), is {short} {f.unit_word} "
-                    f"short of it, and its whole interval is below the bar: it is not a solution to build yet.{named}", bar["evidence"])
+    none = f"no trial reaches {target}" if not bar["maybe"] else f"no trial surely reaches {target} ({', '.join(bar['maybe'])} may)"
+    return Sentence(f"Quality bar not reached: {none}. The best so far, {name} ({shown}), is {short} {f.unit_word} "
+                    f"short of it, and its whole interval misses the bar: it is not a solution to build yet.{named}", bar["evidence"])
 
 
 def levers(pick: TrialRecord, ok: list[TrialRecord], f: Facts) -> list[tuple[str, Sentence]]:

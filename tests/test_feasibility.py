@@ -104,7 +104,7 @@ def test_far_below_the_bar_the_headline_says_so_and_names_the_levers():
 def test_a_pick_whose_ci_clears_the_bar_says_so():
     rec = recommend([ZS, LORA], _spec(min_quality=0.6), STATS)
     assert rec.rationale[0].text.startswith("Quality bar met: lora surely reaches min_quality 60.0% (accuracy 70.0%, 95% CI 65.0%–75.0%")
-    assert rec.quality_bar == {"min_quality": 0.6, "verdict": "surely", "surely": ["lora"],
+    assert rec.quality_bar == {"min_quality": 0.6, "verdict": "surely", "surely": ["lora"], "maybe": [],
                                "evidence": {"lora.metrics.accuracy": 0.7, "lora.metrics.accuracy_ci95": LORA["metrics"]["accuracy_ci95"]}}
     straddles = recommend([ZS, LORA], _spec(min_quality=0.72), STATS)
     assert straddles.rationale[0].text.startswith("Quality bar not shown: no trial surely reaches min_quality 72.0%. The best so far, lora")
