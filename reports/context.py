@@ -1,5 +1,10 @@
 """results.json (+ stored predictions) -> the numbers a report shows. No HTML or Markdown here, so the
-two formats always agree."""
+two formats always agree.
+
+What a trial is (does it train, does it retrieve) and what a metric is (its name, direction, unit) come
+from results.json's `families` and `metrics`, which the registries declare; a results.json without them
+gets no family sections and plain metric names. Nothing here infers a trial's kind from which keys exist.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,10 @@ class ReportContext:
     task: dict[str, Any]
     metric: str
     metric_display: str
+    metric_unit: str
     rows: list[Row]
-    metric_names: list[str]
+    metric_columns: list[dict[str, str]]
+    """Every declared metric some trial has: {name, display_name, unit}."""
     warnings: list[str]
     environment: dict[str, Any]
     complete: bool
@@ -51,18 +58,11 @@ class ReportContext:
 
 
 def _note(trial: dict) -> str:
+    """A family's one-line account of its trial (details.summary: template picked, chunks, index) and its warnings."""
     details = trial.get("details") or {}
     if trial.get("status") not in ("ok", "pending"):
         return trial.get("error", "")
-    notes = []
-    if details.get("template_range"):
-        lo, hi = details["template_range"]
-        notes.append(f"template '{details['template']}' (picked on {details['template_selected_on']}); "
-                     f"range over templates {lo:.1%} to {hi:.1%}")
-    if details.get("summary"):  # a family's one-line account of its knobs (e.g. RAG chunks, index)
-        notes.append(details["summary"])
-    notes += details.get("warnings", [])
-    return "; ".join(notes)
+    return "; ".join(([details["summary"]] if details.get("summary") else []) + details.get("warnings", []))
 
 
 def _forgetting_rows(trials: list[dict]) -> tuple[list[dict], list[str]]:
@@ -92,19 +92,20 @@ def _curves(trials: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]
     return out
 
 
-def _training(trials: list[dict]) -> list[dict]:
-    """One row per trial that trained: size, speed, memory (estimated against measured) and curve flags."""
+def _training(trials: list[dict], families: dict[str, dict]) -> list[dict]:
+    """One row per trial whose family changes weights: size, speed, memory (estimated against measured), curve flags."""
     rows = []
     for t in trials:
-        r, d = t.get("resources") or {}, t.get("details") or {}
-        if "trainable_params" not in r:
+        if t.get("status") != "ok" or not families.get(t["strategy"], {}).get("changes_weights"):
             continue
+        r, d = t.get("resources") or {}, t.get("details") or {}
         flags = [name for name in ("overfitting", "underfitting") if d.get(name)]
-        rows.append({"trial": t["name"], "trainable": r["trainable_params"], "trainable_pct": r.get("trainable_pct"),
+        rows.append({"trial": t["name"], "trainable": r.get("trainable_params"), "trainable_pct": r.get("trainable_pct"),
+                     "training_from": r.get("training_from"),
                      "weights_mb": r.get("weights_mb"), "adapter_mb": r.get("adapter_mb"), "train_s": r.get("train_s"),
                      "tokens_per_s": r.get("tokens_per_s"), "peak_rss_mb": r.get("peak_rss_mb"),
                      "estimate": t.get("memory_estimate"), "flags": ", ".join(flags) or "none",
-                     "epochs": f"{d.get('epochs_run')} (best {d.get('best_epoch')})"})
+                     "epochs": f"{d.get('epochs_run')} (best {d.get('best_epoch')})" if "epochs_run" in d else ""})
     return rows
 
 
@@ -117,17 +118,18 @@ def _arms(trials: list[dict]) -> list[dict]:
     return rows
 
 
-def _retrieval(trials: list[dict]) -> list[dict]:
+def _retrieval(trials: list[dict], families: dict[str, dict]) -> list[dict]:
+    """One row per trial whose family retrieves: the retriever against the gold documents (recall@k, MRR; when
+    the test set names them), the index against exact search, and what the index cost."""
     rows = []
     for t in trials:
-        m = t.get("metrics") or {}
-        recall = {k: v for k, v in m.items() if k.startswith("recall_at_") and not k.endswith("_ci95")}
-        if recall or "mrr" in m:
-            r = t.get("resources") or {}
-            rows.append({"trial": t["name"], **recall, "mrr": m.get("mrr"),
-                         "index_recall": r.get("index_recall_vs_flat", r.get("index_recall_at_k")),
-                         "chunks": ((t.get("details") or {}).get("chunking") or {}).get("chunks"),
-                         "build_s": r.get("index_build_s"), "query_p50_ms": r.get("query_ms_p50")})
+        if t.get("status") != "ok" or not families.get(t["strategy"], {}).get("retrieves"):
+            continue
+        m, r = t.get("metrics") or {}, t.get("resources") or {}
+        rows.append({"trial": t["name"], "recall_at_k": m.get("recall_at_k"), "mrr": m.get("mrr"),
+                     "index_recall_at_k": r.get("index_recall_at_k"),
+                     "chunks": ((t.get("details") or {}).get("chunking") or {}).get("chunks"),
+                     "build_s": r.get("index_build_s"), "query_p50_ms": r.get("query_ms_p50")})
     return rows
 
 
@@ -140,32 +142,33 @@ def _per_class(predictions: list[dict]) -> list[dict]:
 
 
 def build_context(results: dict, predictions: dict[str, list[dict]] | None = None) -> ReportContext:
-    from evaluators import metrics
-
     predictions = predictions or {}
+    trials, families, declared = results["trials"], results.get("families") or {}, results.get("metrics") or {}
     metric = results["task"]["metric"]
-    names = metrics.for_task(results["task"]["type"])
+    headline = declared.get(metric, {})
+    present = {name for t in trials for name in (t.get("metrics") or {})}
+    columns = [{"name": n, "display_name": f.get("display_name", n), "unit": f.get("unit", "")} for n, f in declared.items() if n in present]
     rec = results.get("recommendation") or {}
     excluded = rec.get("excluded", {})
     rows = []
-    for t in results["trials"]:
+    for t in trials:
         m = t.get("metrics") or {}
         ci = m.get(f"{metric}_ci95")
-        vs = (t.get("comparisons") or {})
-        verdict = (vs.get("vs_zero_shot") or {}).get("verdict", "")
+        verdict = ((t.get("comparisons") or {}).get("vs_zero_shot") or {}).get("verdict", "")
         rows.append(Row(t["name"], t["strategy"], t["status"], m.get(metric), tuple(ci) if ci else None,
-                        {n: m[n] for n in names if n in m}, t.get("resources") or {}, t.get("cost") or {},
+                        {c["name"]: m[c["name"]] for c in columns if c["name"] in m}, t.get("resources") or {}, t.get("cost") or {},
                         t.get("latency") or {}, verdict, excluded.get(t["name"], []), _note(t)))
-    rows.sort(key=lambda r: (r.headline is None, -(r.headline or 0)))
-    forgetting, skipped = _forgetting_rows(results["trials"])
-    best_id = next((t["id"] for t in results["trials"] if rows and rows[0].headline is not None and t["name"] == rows[0].name), None)
+    sign = 1 if headline.get("higher_is_better", True) else -1
+    rows.sort(key=lambda r: (r.headline is None, -sign * (r.headline or 0)))
+    forgetting, skipped = _forgetting_rows(trials)
+    best_id = next((t["id"] for t in trials if rows and rows[0].headline is not None and t["name"] == rows[0].name), None)
     best_preds = predictions.get(best_id, [])
     return ReportContext(
-        task=results["task"], metric=metric, metric_display=metrics.get(metric).display_name, rows=rows, metric_names=names,
-        warnings=results.get("warnings", []), environment=results.get("environment", {}), complete=results.get("complete", False),
-        recommendation=rec or None, statistics=results.get("statistics") or {}, forgetting=forgetting, forgetting_skipped=skipped,
-        curves=_curves(results["trials"]), retrieval=_retrieval(results["trials"]), arms=_arms(results["trials"]),
-        per_class=_per_class(best_preds) if results["task"]["type"] == "classification" else [],
-        examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=results["trials"],
-        target_scale=results.get("target_scale"), training=_training(results["trials"]),
+        task=results["task"], metric=metric, metric_display=headline.get("display_name", metric), metric_unit=headline.get("unit", "%"),  # a results.json without `metrics` predates units: all were fractions
+        rows=rows, metric_columns=columns, warnings=results.get("warnings", []), environment=results.get("environment", {}),
+        complete=results.get("complete", False), recommendation=rec or None, statistics=results.get("statistics") or {},
+        forgetting=forgetting, forgetting_skipped=skipped, curves=_curves(trials), retrieval=_retrieval(trials, families),
+        arms=_arms(trials), per_class=_per_class(best_preds) if results["task"]["type"] == "classification" else [],
+        examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=trials,
+        target_scale=results.get("target_scale"), training=_training(trials, families),
     )

@@ -20,6 +20,7 @@ def _environment() -> Environment:
     env.filters["pct"] = lambda v: "" if v is None else f"{100 * v:.1f}"
     env.filters["money"] = lambda v: "" if v is None else (f"{v:.4f}" if v < 100 else f"{v:,.0f}")
     env.filters["num"] = lambda v: "" if v is None else (f"{v:.3f}" if isinstance(v, float) else v)
+    env.filters["in_unit"] = lambda v, unit: env.filters["pct" if unit == "%" else "num"](v)
     env.filters["tojson_short"] = _short_json
     env.filters["md"] = lambda v: str(v).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
     return env

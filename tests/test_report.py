@@ -80,3 +80,52 @@ def test_compare_ends_with_a_table_and_the_decision_in_the_terminal(classificati
         row = next(line for line in lines[table:] if line.strip().startswith(trial["name"] + " "))
         assert f"{100 * trial['metrics']['accuracy']:.1f}" in row
     assert f"Recommendation: {results['recommendation']['pick']}" in result.output
+
+
+def _facts_results(**extra) -> dict:
+    """A results.json with a prompting, a rag and a lora trial; the prompting one carries look-alike keys."""
+    def trial(name, strategy, metrics, resources, details=None):
+        return {"id": name.replace("/", "-"), "name": name, "strategy": strategy, "status": "ok", "hash": "h", "settings": {},
+                "metrics": {"token_f1": metrics, "token_f1_ci95": [metrics - 0.1, metrics + 0.1], "recall_at_k": 0.5},
+                "resources": resources, "details": details or {}}
+
+    from advisor.env import environment
+
+    return {"complete": True, "task": {"name": "t", "type": "qa", "model": "m", "metric": "token_f1", "spec": {}},
+            "environment": environment(),
+            "trials": [trial("zero-shot", "prompting", 0.2, {"trainable_params": 1}, {"summary": "template 'terse'"}),
+                       trial("rag/sentence/hnsw", "rag", 0.5, {"index_recall_at_k": 0.9, "index_build_s": 0.01, "query_ms_p50": 0.2},
+                             {"chunking": {"chunks": 40}}),
+                       trial("lora-r16", "lora", 0.4, {"trainable_params": 1000, "trainable_pct": 0.1, "train_s": 3.0})],
+            "families": {"prompting": {"simplicity_rank": 0, "retrieves": False, "changes_weights": False},
+                         "rag": {"simplicity_rank": 1, "retrieves": True, "changes_weights": False},
+                         "lora": {"simplicity_rank": 5, "retrieves": False, "changes_weights": True}},
+            "metrics": {"token_f1": {"display_name": "Token F1", "higher_is_better": True, "unit": "%", "paired_test": "bootstrap"},
+                        "exact_match": {"display_name": "Exact match", "higher_is_better": True, "unit": "%", "paired_test": "mcnemar"}},
+            **extra}
+
+
+def test_sections_follow_the_declared_facts_not_which_keys_exist(tmp_path):
+    from reports import render_report
+    from reports.context import build_context
+
+    ctx = build_context(_facts_results())
+    assert [(r["trial"], r["index_recall_at_k"], r["recall_at_k"]) for r in ctx.retrieval] == [("rag/sentence/hnsw", 0.9, 0.5)]
+    assert [r["trial"] for r in ctx.training] == ["lora-r16"]
+    assert ctx.metric_display == "Token F1" and [c["name"] for c in ctx.metric_columns] == ["token_f1"]  # exact_match: no trial has it
+    assert [r.name for r in ctx.rows] == ["rag/sentence/hnsw", "lora-r16", "zero-shot"] and ctx.rows[2].note == "template 'terse'"
+    (tmp_path / "results.json").write_text(json.dumps(_facts_results()))
+    html = render_report(tmp_path).read_text()
+    assert "Retrieval quality by chunker and index" in html and "Fine-tuning" in html and "Token F1 %" in html
+
+    bare = build_context(_facts_results(families={}, metrics={}))  # an older results.json: no facts, no family sections
+    assert bare.retrieval == [] and bare.training == [] and bare.metric_columns == [] and bare.metric_display == "token_f1"
+
+
+def test_a_lower_is_better_headline_ranks_the_lowest_first():
+    from reports.context import build_context
+
+    results = _facts_results()
+    results["metrics"]["token_f1"] |= {"higher_is_better": False, "unit": "ms"}
+    ctx = build_context(results)
+    assert [r.name for r in ctx.rows] == ["zero-shot", "lora-r16", "rag/sentence/hnsw"] and ctx.metric_unit == "ms"

@@ -139,9 +139,12 @@ class Prompting(Strategy):
 
     def details(self) -> dict[str, Any]:
         tests = [v["test"] for v in self.template_scores.values() if "test" in v]
+        selected_on = "validation" if self.ctx.splits.validation else f"{len(self.dev)} held-out train examples"
         return {
+            "summary": f"template '{self.chosen}' (picked on {selected_on}); range over templates {min(tests):.1%} to {max(tests):.1%}"
+                       if tests else f"template '{self.chosen}'",
             "template": self.chosen,
-            "template_selected_on": "validation" if self.ctx.splits.validation else f"{len(self.dev)} held-out train examples",
+            "template_selected_on": selected_on,
             "template_scores": self.template_scores,
             "template_range": [min(tests), max(tests)] if tests else None,
             "shots": self.settings["shots"],
