@@ -43,12 +43,12 @@ def _known(registry, names: list[str]) -> list[str]:
 
 
 class RagOptions(Strict):
-    chunking: list[str] = Field(["fixed", "sentence"], description="Chunkers to compare: fixed, sentence, recursive, semantic.")
+    chunking: list[str] = Field(["fixed", "sentence"], description=f"Chunkers to compare: {', '.join(chunkers.names())}.")
     chunk_size: list[int] = Field([256], description="Tokens per chunk (fixed, recursive); one trial per value.")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring fixed-size chunks.")
     sentences_per_chunk: int = Field(3, ge=1, description="Sentences per chunk (sentence chunker).")
     breakpoint_percentile: float = Field(80.0, gt=0, lt=100, description="Semantic chunker: split at neighbour distances above this percentile.")
-    index: list[str] = Field(["flat", "hnsw"], description="faiss indexes to compare: flat, hnsw, ivf-flat, ivf-pq, lsh.")
+    index: list[str] = Field(["flat", "hnsw"], description=f"faiss indexes to compare: {', '.join(indexes.names())}.")
     index_params: IndexParams = Field(default_factory=IndexParams)
     k: int = Field(4, ge=1, description="Chunks retrieved per question.")
     embedder: str = Field(EMBEDDED_EMBEDDER, description="Embedded default, or a sentence-transformers folder / hub id.")
