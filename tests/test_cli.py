@@ -14,6 +14,8 @@ import pytest
 
 ADVISOR = [sys.executable, "-m", "advisor"]
 
+pytestmark = pytest.mark.slow  # real compares in subprocesses
+
 
 def _wait_for(path_glob, root: Path, timeout: float = 120) -> list[Path]:
     deadline = time.time() + timeout

@@ -11,6 +11,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+pytestmark = pytest.mark.slow  # four killed compares in subprocesses
+
 ADVISOR = [sys.executable, "-m", "advisor"]
 
 

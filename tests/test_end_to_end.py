@@ -13,8 +13,9 @@ from evaluators import metrics
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "support-tickets"
 
+pytestmark = pytest.mark.slow
 
-@pytest.mark.slow
+
 def test_compare_on_the_example_with_the_real_model(tmp_path):
     task = tmp_path / "task.yaml"
     task.write_text(

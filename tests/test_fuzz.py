@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.cli import cli
+
+pytestmark = pytest.mark.slow  # hundreds of generated cases
 
 VALID = {
     "name": "fuzz",

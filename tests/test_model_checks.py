@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from advisor.model_checks import near_duplicates, too_long
 from advisor.task import check_task
 from baselines.engine import LanguageModel
@@ -10,6 +12,7 @@ from baselines.models import load_model
 from conftest import write_jsonl
 
 
+@pytest.mark.slow  # the real embedded embedder
 def test_paraphrased_test_inputs_are_flagged(classification_task, tmp_path):
     task = classification_task()
     write_jsonl(tmp_path / "test.jsonl", [{"text": "My invoice is wrong!", "label": "billing"},

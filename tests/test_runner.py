@@ -59,6 +59,7 @@ def test_a_failing_trial_is_recorded_and_the_others_go_on(classification_task, t
     assert "injected failure" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow  # a spawned worker imports torch and transformers afresh
 def test_worker_process_isolation(classification_task, tmp_path):
     """The default path: each trial in a spawned worker, its own memory figures."""
     task = classification_task("prompting: {shots: [0], templates: [terse]}")

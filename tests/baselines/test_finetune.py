@@ -98,6 +98,7 @@ def wide_model_dir(tiny_model_dir, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.bnb
 def test_qlora_loads_4bit_and_its_weights_are_smaller_than_loras(classification_task, tiny_model_dir, wide_model_dir,
                                                                   tmp_path, monkeypatch):

@@ -93,6 +93,7 @@ def test_forgetting_deltas_for_an_adapted_model(classification_task, tmp_path, m
     assert list((out / "forgetting").glob("base-*.json"))
 
 
+@pytest.mark.slow  # lm-eval
 def test_adding_benchmarks_later_measures_stored_fine_tunes_without_retraining(classification_task, tmp_path, monkeypatch, benchmark_data):
     from baselines.finetune import train as train_mod
 
