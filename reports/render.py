@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from contracts.io import read_json, write_atomic
 from reports.charts import bar_chart_svg, line_chart_svg, pareto_front, scatter_svg
+from reports.learning_curves import learning_curve_svg
 from reports.context import ReportContext, build_context
 
 _HERE = Path(__file__).parent
@@ -67,7 +68,8 @@ def render_report(run_dir: Path) -> Path:
     ctx = build_context(results, _predictions(run_dir, results))
     env = _environment()
     css = (_HERE / "static" / "report.css").read_text(encoding="utf-8")
-    html = env.get_template("report.html.j2").render(ctx=ctx, css=css, charts=_charts(ctx), script=(_HERE / "static" / "sort.js").read_text())
+    html = env.get_template("report.html.j2").render(ctx=ctx, css=css, charts=_charts(ctx), script=(_HERE / "static" / "sort.js").read_text(),
+                                                     learning=learning_curve_svg(results))
     write_atomic(run_dir / "report.html", html)
     write_atomic(run_dir / "report.md", env.get_template("report.md.j2").render(ctx=ctx))
     return run_dir / "report.html"
