@@ -27,7 +27,7 @@ def curve_members(records: list[dict], n_train: int) -> dict[str, list[tuple[int
     curves: dict[str, list[tuple[int, dict]]] = {}
     for r in ok.values():
         if (n := (r.get("settings") or {}).get(TRAIN_SIZE)) is not None:
-            curves.setdefault(r["name"].split(AT_SIZE)[0], []).append((n, r))
+            curves.setdefault(r["name"].replace(f"{AT_SIZE}{n}", ""), []).append((n, r))  # marks may precede a model suffix
     for base, points in curves.items():
         if base in ok:
             points.append((n_train, ok[base]))

@@ -149,3 +149,12 @@ def test_curve_analysis_from_stored_answers(tmp_path):
     assert out["to_bar"]["extrapolation"] == pytest.approx(out["to_bar"]["n"] / 400, rel=0.01)
     assert out["cost"] == {"extra_trials": 3, "wall_s": 30.0, "one_time_usd": 0.03}
     assert out["gain_per_doubling"] > 0 and out["fit"]["bootstrap_fits"] > 250
+
+
+def test_curve_members_group_points_with_their_full_size_trial():
+    from advisor.learning_curve import curve_members
+
+    rec = lambda name, n=None: {"name": name, "status": "ok", "settings": {"train_size": n} if n else {}}  # noqa: E731
+    records = [rec("zero-shot"), rec("lora-r16@n=20/m1", 20), rec("lora-r16/m1"), rec("lora-r16@n=10/m1", 10), rec("3-shot@n=10", 10)]
+    curves = curve_members(records, 40)
+    assert {k: [n for n, _ in v] for k, v in curves.items()} == {"lora-r16/m1": [10, 20, 40], "3-shot": [10]}
