@@ -1,4 +1,4 @@
-"""Strategy families (the `strategies` registry). Adding one = a folder (family.py + __init__.py, see README "Extending advisor") + its name in the import line below."""
+"""Strategy families (the `strategies` registry). Adding one = a folder (README "Extending advisor") + its name in the import below."""
 
 from baselines import finetune, finetune_rag, prompting, rag  # noqa: F401  (each module registers itself)
 from baselines.base import Context, Strategy
