@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from advisor.execute import trial_finder
 from advisor.plan import make_plan, make_trial
+from advisor.rundir import RunDir
+from baselines.device import probe
 from advisor.task import check_task
 from advisor.yaml_errors import SpecError
 from baselines import Context, strategies
@@ -67,8 +70,10 @@ def test_compare_reuses_the_training_and_answers_with_retrieval(tmp_path, tiny_m
 
 def test_without_a_finished_training_it_trains_in_the_fine_tuned_trials_folder(tmp_path, tiny_model_dir, fake_embedder):
     spec, splits, _ = check_task(qa_task(tmp_path, tiny_model_dir, f"{LORA}\n  {RAG}"))
-    trial = next(t for t in make_plan(spec, splits) if t.family == "finetune_rag")
-    combined = strategies.get("finetune_rag")(trial.settings, Context(spec, splits, tmp_path / "trials" / trial.id))
+    trial = next(t for t in make_plan(spec, splits, probe("cpu")) if t.family == "finetune_rag")
+    store = RunDir(tmp_path)
+    combined = strategies.get("finetune_rag")(trial.settings, Context(spec, splits, store.trial_dir(trial),
+                                                                      find_trial=trial_finder(store, spec, splits, probe("cpu"))))
     combined.prepare()
     combined.predict(splits.test)
     assert combined.rag.ctx.lm is combined.tuned.lm and hasattr(combined.tuned.lm.model, "peft_config")
@@ -78,6 +83,7 @@ def test_without_a_finished_training_it_trains_in_the_fine_tuned_trials_folder(t
     assert (lora_dir / "checkpoints" / "finished.json").exists()  # the lora trial will reload, not retrain
 
 
+@pytest.mark.slow  # lm-eval
 def test_forgetting_is_the_fine_tuned_trials_own(tmp_path, tiny_model_dir, fake_embedder, monkeypatch, benchmark_data):
     from advisor import compare
     from evaluators import forgetting
