@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from advisor.eligibility import exclusions
+from advisor.matrix import pricing_for
 from evaluators.comparisons import compare_trials, detectable_from_spread, minimum_detectable_effect
 from evaluators.cost import break_even_queries, trial_cost
 
@@ -39,7 +40,7 @@ def annotate(trials: list[dict], spec, run_root: Path, target_scale: dict | None
             if "forgetting" not in t and not families[t["strategy"]].changes_weights:
                 t["forgetting"] = dict(NOT_APPLICABLE)  # stored before benchmarks were asked for
     score = lambda t: metric.signed(t["metrics"][metric.name])  # noqa: E731
-    costs = {t["id"]: trial_cost(t["resources"], spec.pricing, spec.constraints.monthly_queries) for t in ok}
+    costs = {t["id"]: trial_cost(t["resources"], pricing_for(spec, t["settings"]), spec.constraints.monthly_queries) for t in ok}
     untrained = [t for t in ok if not families[t["strategy"]].changes_weights]
     reference = max(untrained, key=score, default=None)
     for t in ok:

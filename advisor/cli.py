@@ -39,6 +39,7 @@ def cli() -> None:
 @click.option("--deep", is_flag=True, help="Also run the checks that load models: near-duplicate leakage, over-long inputs.")
 def validate(task_file: Path, strict: bool, deep: bool) -> None:
     """Check TASK_FILE and its data without loading a model. Exit code 2 on any problem."""
+    from advisor.matrix import models_summary
     from advisor.prechecks import validation_pass
 
     try:
@@ -57,6 +58,8 @@ def validate(task_file: Path, strict: bool, deep: bool) -> None:
     sizes = ", ".join(f"{name} {len(getattr(splits, name))}" for name in ("train", "validation", "test") if getattr(splits, name))
     click.echo(f"{task_file}: ok ({sizes}; {len(splits.labels) or 'no'} labels; {len(trials)} trials: "
                f"{', '.join(t.name for t in trials)})")
+    for line in models_summary(spec, trials):
+        click.echo(line)
 
 
 def _device_choice(value: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from advisor.matrix import trial_model
 from advisor.rundir import RunDir
 from contracts.io import write_jsonl
 from contracts.records import Forgetting, Latency, Prediction, Resources, Splits, Trial, TrialRecord
@@ -51,8 +52,11 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
     hardware = probe(device)
     record = TrialRecord(**TrialRecord.pending(trial).model_dump(exclude_unset=True, exclude={"status"}), status="ok", started_at=_now())
     settings, train = curve_point(trial, spec, splits)  # a learning-curve point trains on a nested subset of train
+    find = trial_finder(store, spec, splits, hardware)
+    model = trial_model(spec, settings, store.root)  # the trial's own model in a `models:` plan (local or endpoint)
+    spec, settings = model.spec, model.settings
     ctx = Context(spec, train, store.trial_dir(trial), progress or (lambda *a: None),
-                  find_trial=trial_finder(store, spec, splits, hardware), device=device)
+                  find_trial=model.find(find), model=model.lm, device=device)
     strategy = strategies.get(trial.family)(settings, ctx)
     try:  # the meter starts in the worker, before any model: on a GPU it reads torch's counters from here
         with PeakMemory(device) as memory, WallClock() as total:
@@ -76,11 +80,11 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
         **_token_figures(predictions), **hardware.as_resources(), **memory.as_dict(),
         "memory_measured": f"{isolation}; RSS sampled every 20 ms from the trial's start"
                            + ("; GPU: torch's peak allocated and reserved since the trial's start" if "peak_cuda_mb" in memory.as_dict() else ""),
-        **strategy.resources()})
-    record.details = strategy.details()
+        **strategy.resources(), **model.resources()})
+    record.details = model.details(strategy.details())
     latencies = sorted(p.latency_ms for p in predictions)
     record.latency = Latency(p50_ms=_quantile(latencies, 0.5), p95_ms=_quantile(latencies, 0.95),
-                             measured="per-query share of batched wall time")
+                             measured=model.lm.latency_measured if model.lm else "per-query share of batched wall time")
     if spec.forgetting and spec.forgetting.benchmarks and train is splits:  # curve points: quality only
         record.forgetting = _forgetting(spec, strategy, store, record.resources, device)
     record.finished_at = _now()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from advisor.matrix import per_model
 from advisor.version import __version__
 from contracts.records import Splits
 from contracts.io import content_hash
@@ -77,7 +78,7 @@ def make_plan(spec, splits: Splits, device: DeviceInfo | None = None) -> list[Tr
             problems.append(Problem(str(spec.source), None, f"strategies.{family}", str(exc)))
             continue
         expanded += curve_points(expanded, cls, spec.data.train_sizes, len(splits.train))
-        trials += [_trial(shared, cls, family, name, settings, device) for name, settings in expanded]
+        trials += [_trial(shared, cls, family, name, settings, device) for name, settings in per_model(spec, cls, expanded)]
     names = [t.name for t in trials]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(str(spec.source), None, "strategies", f"two trials are both named '{dup}'"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from contracts.records import Example, Prediction
+from baselines.endpoint import EndpointLM
 from baselines.engine import LanguageModel
 
 
@@ -25,6 +26,9 @@ def answer(
     progress: Callable[[int], None] | None = None,
     sources: list[list[str]] | None = None,
 ) -> list[Prediction]:
+    if isinstance(lm, EndpointLM):  # an endpoint takes chat messages, not rendered text
+        return lm.answer(examples, prompts, task_type=task_type, labels=labels, max_new_tokens=max_new_tokens,
+                         progress=progress, sources=sources)
     texts = [lm.render(messages) for messages in prompts]
     seen = sources or [None] * len(examples)
     if task_type == "classification":

@@ -32,7 +32,10 @@ class Cost:
 
 
 def hourly_price(resources: dict, pricing) -> tuple[float, str]:
-    """(USD per hour, the hardware it prices) for the machine a trial ran on; records hold the device type."""
+    """(USD per hour, the hardware it prices) for the machine a trial ran on; records hold the device type. An
+    endpoint's trial is priced by the endpoint's own GPU hour (the pricing its model entry gives)."""
+    if resources.get("endpoint"):
+        return pricing.gpu_hour_usd, f"the GPU serving endpoint {resources['endpoint']}"
     if resources.get("device") != "cuda":
         return pricing.cpu_hour_usd, "CPU"
     card = match_gpu(resources.get("gpu"), resources.get("gpu_memory_gb"))
@@ -57,6 +60,10 @@ def trial_cost(resources: dict, pricing, monthly_queries: int | None) -> Cost:
     output_1k = 1000 * resources.get("output_tokens", 0) / n
     if pricing.input_usd_per_1k_tokens is not None:
         per_1k = prompt_1k / 1000 * pricing.input_usd_per_1k_tokens + output_1k / 1000 * (pricing.output_usd_per_1k_tokens or 0.0)
+        if resources.get("endpoint"):  # a hosted endpoint's setup is requests: the tokens beyond the answers (template selection)
+            setup_in = resources.get("all_prompt_tokens", 0) - resources.get("prompt_tokens", 0)
+            setup_out = resources.get("all_output_tokens", 0) - resources.get("output_tokens", 0)
+            one_time = setup_in / 1000 * pricing.input_usd_per_1k_tokens + setup_out / 1000 * (pricing.output_usd_per_1k_tokens or 0.0)
         basis = "per-token prices from the spec"
     else:
         seconds_per_query = 1 / resources["examples_per_s"] if resources.get("examples_per_s") else 0.0
