@@ -52,7 +52,8 @@ def _trial_task(trial: Trial, spec_path: str, out: str, device: str, messages) -
 
     began = time.time()
     quiet_libraries()
-    where = f"{ray.util.get_node_ip_address()} (node {ray.get_runtime_context().get_node_id()[:8]})"
+    node = ray.get_runtime_context().get_node_id()
+    where = f"{next(n['NodeManagerAddress'] for n in ray.nodes() if n['NodeID'] == node)} (node {node[:8]})"
     messages.put.remote((trial.id, where, 0, 0, "loading the task"))
     spec, splits, _ = check_task(spec_path)
     record = measure_trial(trial, spec, splits, RunDir(Path(out)), isolation=f"own Ray worker process on {where}", device=device,
