@@ -8,7 +8,6 @@ gets no family sections and plain metric names. Nothing here infers a trial's ki
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +48,6 @@ class ReportContext:
     retrieval: list[dict[str, Any]] = field(default_factory=list)
     arms: list[dict[str, Any]] = field(default_factory=list)
     """Combined trials against each of their parts (details.compare_with)."""
-    per_class: list[dict[str, Any]] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)
     """The best trial's wrong answers (input, target, output)."""
     trials: list[dict] = field(default_factory=list)
@@ -133,12 +131,11 @@ def _retrieval(trials: list[dict], families: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def _per_class(predictions: list[dict]) -> list[dict]:
-    total, right = Counter(), Counter()
-    for p in predictions:
-        total[p["target"]] += 1
-        right[p["target"]] += p["output"] == p["target"]
-    return [{"label": k, "n": total[k], "accuracy": right[k] / total[k]} for k in sorted(total)]
+def pick_and_zero_shot(results: dict) -> tuple[str | None, str | None]:
+    """Names of the recommended trial and of the run's zero-shot reference (the trial others were compared with)."""
+    pick = (results.get("recommendation") or {}).get("pick")
+    zero = next((c["vs_zero_shot"]["other"] for t in results["trials"] if (c := t.get("comparisons") or {}).get("vs_zero_shot")), None)
+    return pick, zero
 
 
 def build_context(results: dict, predictions: dict[str, list[dict]] | None = None) -> ReportContext:
@@ -168,7 +165,7 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         rows=rows, metric_columns=columns, warnings=results.get("warnings", []), environment=results.get("environment", {}),
         complete=results.get("complete", False), recommendation=rec or None, statistics=results.get("statistics") or {},
         forgetting=forgetting, forgetting_skipped=skipped, curves=_curves(trials), retrieval=_retrieval(trials, families),
-        arms=_arms(trials), per_class=_per_class(best_preds) if results["task"]["type"] == "classification" else [],
+        arms=_arms(trials),
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=trials,
         target_scale=results.get("target_scale"), training=_training(trials, families),
     )

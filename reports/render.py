@@ -9,8 +9,10 @@ from jinja2 import Environment, FileSystemLoader
 
 from contracts.io import read_json, write_atomic
 from reports.charts import bar_chart_svg, line_chart_svg, pareto_front, scatter_svg
+from reports.classification import classification_extras
+from reports.context import ReportContext, build_context, pick_and_zero_shot
+from reports.drilldown import build_drilldown, embed_json
 from reports.learning_curves import learning_curve_svg
-from reports.context import ReportContext, build_context
 
 _HERE = Path(__file__).parent
 
@@ -59,17 +61,45 @@ def _charts(ctx: ReportContext) -> dict:
     }
 
 
+def _classification(results: dict, predictions: dict[str, list[dict]]) -> dict | None:
+    """Confusion matrices and per-label F1 of the pick and of zero-shot (once when they are one trial)."""
+    if results["task"]["type"] != "classification":
+        return None
+    by_name = {t["name"]: t["id"] for t in results["trials"]}
+    pick, zero = pick_and_zero_shot(results)
+    wanted = [(role, name) for role, name in (("pick", pick), ("zero-shot", zero)) if name in by_name]
+    if len(wanted) == 2 and wanted[0][1] == wanted[1][1]:
+        wanted = [("pick and zero-shot", pick)]
+    return classification_extras([(role, name, predictions.get(by_name[name], [])) for role, name in wanted])
+
+
+def _diff_changes(diff: dict | None) -> list[tuple[str, list]]:
+    """(what, [value in A, value in B]) for every setting, data fingerprint, model and package that differs."""
+    if not diff:
+        return []
+    changes = [(f"{r['trial']} setting {k}", v) for r in diff["trials"] for k, v in r.get("settings_changed", {}).items()]
+    keys = ("data_fingerprints_changed", "model_changed", "packages_changed", "git_commit_changed")
+    return changes + [(k, v) for key in keys for k, v in diff.get(key, {}).items()]
+
+
 def render_report(run_dir: Path) -> Path:
-    """Write report.html and report.md next to results.json; returns the HTML path."""
+    """Write report.html and report.md next to results.json; returns the HTML path. A diff.json next to it
+    (written by `advisor compare --baseline RUN`) adds the section comparing this run with that one."""
     run_dir = Path(run_dir)
     results = read_json(run_dir / "results.json")
     if results is None:
         raise FileNotFoundError(f"{run_dir / 'results.json'} is missing or not valid JSON")
-    ctx = build_context(results, _predictions(run_dir, results))
+    predictions = _predictions(run_dir, results)
+    ctx = build_context(results, predictions)
+    diff = read_json(run_dir / "diff.json")
+    drill = build_drilldown(run_dir, results, seed=results["task"].get("seed") or 0)
     env = _environment()
-    css = (_HERE / "static" / "report.css").read_text(encoding="utf-8")
-    html = env.get_template("report.html.j2").render(ctx=ctx, css=css, charts=_charts(ctx), script=(_HERE / "static" / "sort.js").read_text(),
-                                                     learning=learning_curve_svg(results))
+    static = _HERE / "static"
+    html = env.get_template("report.html.j2").render(
+        ctx=ctx, css=(static / "report.css").read_text(encoding="utf-8"), charts=_charts(ctx), learning=learning_curve_svg(results),
+        script=(static / "sort.js").read_text(encoding="utf-8"), drill=drill, drill_json=embed_json(drill) if drill else "",
+        drill_script=(static / "drilldown.js").read_text(encoding="utf-8"), classes=_classification(results, predictions),
+        diff=diff, diff_changes=_diff_changes(diff))
     write_atomic(run_dir / "report.html", html)
     write_atomic(run_dir / "report.md", env.get_template("report.md.j2").render(ctx=ctx))
     return run_dir / "report.html"
