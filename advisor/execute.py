@@ -70,8 +70,10 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
         return record.model_copy(update={"status": "oom" if oom else "failed", "error": f"{type(exc).__name__}: {exc}"})
     refs = [e.target for e in splits.test]
     outputs = [p.output for p in predictions]
+    per_item = metrics.get(spec.headline_metric).per_item  # each answer's own score, for the report's per-example view
     write_jsonl(ctx.trial_dir / "predictions.jsonl",
-                [{**p.to_json(), "input": e.input, "target": e.target} for p, e in zip(predictions, splits.test)])
+                [{**p.to_json(), "input": e.input, "target": e.target, **({"score": per_item(p.output, e.target)} if per_item else {})}
+                 for p, e in zip(predictions, splits.test)])
     record.metrics = {**score_all(metrics.for_task(spec.task.type), outputs, refs, seed=spec.seed),
                       **strategy.extra_metrics(splits.test, predictions)}
     record.n_test = len(refs)

@@ -149,4 +149,5 @@ class Prompting(Strategy):
             "template_range": [min(tests), max(tests)] if tests else None,
             "shots": self.settings["shots"],
             "shot_ids": [e.id for e in self.fixed_shots] if self.fixed_shots is not None else "nearest per input",
+            "shot_examples": [{"id": e.id, "input": e.input, "target": e.target} for e in self.fixed_shots or []],
         }

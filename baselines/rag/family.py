@@ -195,11 +195,14 @@ class Rag(Strategy):
     def predict(self, examples: list[Example]) -> list[Prediction]:
         from baselines.answer import answer
         from baselines.rag.index import latency_ms, recall_against, search
+        from contracts.io import write_jsonl
 
         s, k = self.settings, self.settings["k"]
         queries = self.embedder.embed([e.input for e in examples])
         found = search(self.built.index, queries, k)
         self.ranked = {ex.id: [self.chunks[i] for i in row if i >= 0] for ex, row in zip(examples, found)}
+        write_jsonl(self.ctx.trial_dir / "retrieved.jsonl",  # per question: the ranked chunks and its gold document (the report's drill-down)
+                    [{"id": ex.id, "gold": ex.extra.get(s["gold_field"]), "ranked": [c.id for c in self.ranked[ex.id]]} for ex in examples])
         self.latency = latency_ms(self.built.index, queries, k)
         self.index_recall = recall_against(found, search(self.exact, queries, k))
         self.retrieval = self._retrieval_scores(examples)
