@@ -108,6 +108,8 @@ class EndpointLM:
         self._client = None
         self._tokenizer = None
         self._lock = threading.Lock()
+        self._gave_up = threading.Event()
+        """Set when a request failed for good: the requests still queued are not sent (the trial has failed)."""
         self.stats: Counter = Counter()
         self.throughput: list[tuple[int, float]] = []
         """(requests sent, wall seconds) of each answer() call that sent any: what examples/s is measured on."""
@@ -170,6 +172,8 @@ class EndpointLM:
             return {**hit, "cached": True}
         last = ""
         for attempt in range(self.entry.max_retries + 1):
+            if self._gave_up.is_set():
+                raise EndpointError(f"endpoint '{self.entry.label}': not sent, another request of this trial failed")
             began = time.perf_counter()
             try:
                 response = self.client.chat.completions.create(model=self.entry.model, **request)
@@ -177,6 +181,7 @@ class EndpointLM:
                 status = getattr(exc, "status_code", None)
                 last = self._describe(exc)
                 if status is not None and status not in RETRY_STATUSES:
+                    self._gave_up.set()
                     raise EndpointError(f"endpoint '{self.entry.label}' ({self.entry.base_url}) refused a request: {last}") from None
                 if attempt < self.entry.max_retries:
                     self._count("retries")
@@ -186,6 +191,7 @@ class EndpointLM:
             self.cache.put(key, reply)
             self._count("requests_sent")
             return {**reply, "cached": False}
+        self._gave_up.set()
         raise EndpointError(f"endpoint '{self.entry.label}' ({self.entry.base_url}): no answer after "
                             f"{self.entry.max_retries + 1} attempts; last: {last}")
 
