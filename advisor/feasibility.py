@@ -43,7 +43,7 @@ def bar_sentence(pick: TrialRecord, bar: dict, f: Facts, levers: list[tuple[str,
     m, name = f.metric, pick.name
     value, (lo, hi) = pick.metrics[m.name], pick.metrics[f"{m.name}_ci95"]
     shown = f"{m.name} {f.value(value)}, 95% CI {f.value(lo)}–{f.value(hi)}"
-    named = f" Levers measured (see what would change this decision): {'; '.join(label for label, _ in levers)}." if levers else ""
+    named = f" Levers (see what would change this decision): {'; '.join(label for label, _ in levers)}." if levers else ""
     target = f"min_quality {f.value(bar['min_quality'])}"
     if bar["verdict"] == "surely":
         return Sentence(f"Quality bar met: {name} surely reaches {target} ({shown}: the whole interval clears the bar).", bar["evidence"])
@@ -168,7 +168,8 @@ def budget_hits(records: list[dict], spec, run_root: Path) -> dict[str, dict]:
         return {}
     out = {}
     for r in records:
-        budget = (r.get("settings") or {}).get("max_new_tokens")
+        chosen = (r.get("details") or {}).get("generation_budget") or r.get("settings") or {}  # baselines.budget's choice
+        budget = chosen.get("max_new_tokens")
         if r.get("status") != "ok" or not budget or not (rows := read_predictions(run_root, r)):
             continue
         out[r["name"]] = {"hits": sum(row.get("output_tokens", 0) >= budget for row in rows.values()), "n": len(rows), "max_new_tokens": budget}
