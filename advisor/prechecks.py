@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from itertools import count
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from advisor.data import load_splits, some_lines
 from advisor.plan import make_plan
@@ -19,13 +20,17 @@ from advisor.yaml_errors import Problem, SpecError, line_for, load_yaml
 from contracts.records import Splits, Trial
 from contracts.registry import did_you_mean
 
+if TYPE_CHECKING:
+    from baselines.device import DeviceInfo
+
 USEFUL_EFFECT = 0.20
 """A test set that cannot detect a 20-point difference between two trials is warned about."""
 
 
-def validation_pass(path: str | Path) -> tuple:
-    """(spec, splits, trials, warnings). Raises SpecError with every error found (and the warnings);
-    only a spec that cannot be parsed at all stops the pass early."""
+def validation_pass(path: str | Path, device: DeviceInfo | None = None) -> tuple:
+    """(spec, splits, trials planned for `device`, warnings). Raises SpecError with every error found (and
+    the warnings); only a spec that cannot be parsed at all stops the pass early. `advisor validate`, `--dry-run`
+    and `compare` all start here, so each finds the same problems before any compute."""
     problems: list[Problem] = []
     spec = load_task(path, later=problems)
     splits, found = load_splits(spec)
@@ -34,7 +39,7 @@ def validation_pass(path: str | Path) -> tuple:
     problems += corpus_warnings(spec)
     trials: list[Trial] = []
     try:
-        trials = make_plan(spec, splits)
+        trials = make_plan(spec, splits, device)
     except SpecError as exc:
         problems += exc.problems
     problems += prechecks(spec, splits, broken)
@@ -52,7 +57,7 @@ def prechecks(spec, splits: Splits, broken: set[str] = frozenset()) -> list[Prob
     at = Where(str(spec.source), lines, data)
     found = check_model(spec.model, at.file, line_for(("model",), lines)) + check_forgetting(spec, at) + check_target(spec, at)
     if str(spec.resolve(spec.data.train)) not in broken:
-        found += check_shots(spec, splits, at)
+        found += check_shots(spec, splits, at) + check_generation_budget(spec, splits, at)
     if str(spec.resolve(spec.data.test)) not in broken:
         found += check_gold_field(spec, splits, at) + check_test_size(spec, splits)
     return found
@@ -194,3 +199,31 @@ def check_test_size(spec, splits: Splits) -> list[Problem]:
                     f"{spec.headline_metric} of about {100 * mde(0.9, n):.0f} points or more between two trials scoring "
                     f"near 90% ({100 * mde(0.5, n):.0f} near 50%); about {needed(0.9)} items ({needed(0.5)} near 50%) "
                     f"would bring that to {100 * USEFUL_EFFECT / 2:.0f} points", "warning")]
+
+
+def check_generation_budget(spec, splits: Splits, at: Where) -> list[Problem]:
+    """A budget (max_new_tokens, or the automatic budget's cap) below most train answers cuts every answer short
+    of its reference: a closed-book trial that rambles and a RAG trial that copies the right passage then
+    score alike. Counted in words, a lower bound of tokens (every word is at least one), so the model's
+    tokenizer is not loaded and a warning is never a false alarm."""
+    from baselines import strategies
+    from baselines.budget import CAP
+
+    if spec.task.type == "classification" or not splits.train:
+        return []
+    words = [len(ex.target.split()) for ex in splits.train]
+    found = []
+    for family in strategies.names():
+        options = getattr(spec.strategies, family, None)
+        if options is None or "max_new_tokens" not in type(options).model_fields:
+            continue
+        requested = options.max_new_tokens
+        budget = CAP if requested is None else requested
+        if (cut := sum(w > budget for w in words)) <= len(words) / 2:
+            continue
+        what = (f"max_new_tokens {budget}" if requested else f"the automatic generation budget is capped at {CAP} tokens, and")
+        found.append(at.problem(("strategies", family, "max_new_tokens"), f"{what}: {cut} of {len(words)} train answers have more words "
+                                f"than that (every word is at least one token), so answers are cut before they can match their "
+                                f"references" + ("; leave max_new_tokens out to let it follow the references" if requested else ""),
+                                "warning"))
+    return found

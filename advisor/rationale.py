@@ -154,14 +154,20 @@ def _against_leader(pick: TrialRecord, f: Facts, precise: bool) -> list[Sentence
 
 def _precision_sentence(pick: TrialRecord, f: Facts, head: str, evidence: dict) -> Sentence:
     leader, recall = f.leader, retrieval_recall(pick)
-    p, q = pick.metrics["token_precision"], leader.metrics["token_precision"]
+    p, q, g = pick.metrics["token_precision"], leader.metrics["token_precision"], pick.metrics["grounding_rate"]
     lo = pick.metrics.get("token_precision_ci95", [p, p])[0]
     recall_key = next(k for k in pick.metrics if k.startswith("recall_at_") and not k.endswith("_ci95"))
     return Sentence(f"{head}, not separable; but retrieval finds the gold passage (recall {recall:.2f}) and {pick.name}'s answers are "
-                    f"markedly more precise: token precision {f.value(p)} (95% CI from {f.value(lo)}) against {f.value(q)}, so more of its "
-                    f"words are the reference's, which {metric_name(f)} does not see; {pick.name} is preferred.",
+                    f"markedly more precise: token precision {_pct(p)} (95% CI from {_pct(lo)}) against {_pct(q)}, so more of its "
+                    f"words are the reference's, and grounded: {_pct(g)} of its answers' words are in the text retrieved for them; "
+                    f"{metric_name(f)} does not see this, so {pick.name} is preferred.",
                     evidence | {f"{pick.name}.metrics.token_precision": p, f"{leader.name}.metrics.token_precision": q,
-                                f"{pick.name}.metrics.{recall_key}": recall})
+                                f"{pick.name}.metrics.{recall_key}": recall, f"{pick.name}.metrics.grounding_rate": g})
+
+
+def _pct(share: float) -> str:
+    """A share (token precision, grounding rate) as a percentage, whatever the headline metric's unit."""
+    return f"{100 * share:.1f}%"
 
 
 def metric_name(f: Facts) -> str:

@@ -23,9 +23,10 @@ Rules, in order (the test table in tests/test_recommend.py has a case for each):
       low when the test set is small (< 30 items) or nothing differs significantly; medium otherwise.
   R7  long answers (qa, generation with token precision): a retrieval trial not separable from a
       closed-book pick on the headline metric is picked instead when retrieval works (recall@k >=
-      0.7) and its answers are markedly more precise: token precision at least 10 points higher and
-      its 95% CI above the pick's precision. Token F1 rewards length and common words; precision
-      shows whose words are the reference's.
+      0.7), its answers are markedly more precise (token precision at least 10 points higher, its 95%
+      CI above the pick's precision) and grounded (grounding rate >= 0.5: most of their words are in
+      the text retrieved for them). Token F1 rewards length and common words; precision shows whose
+      words are the reference's, grounding that they come from the retrieved passage.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from advisor.feasibility import RECALL_WORKS, bar_sentence, levers, quality_bar
 from advisor.rationale import Facts, Sentence, equivalent, rationale, retrieval_recall, tied, what_would_change
 from contracts.records import TrialRecord
 
-PRECISION_MARGIN = 0.10
+PRECISION_MARGIN, GROUNDED = 0.10, 0.5
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _more_precise(pick: TrialRecord, facts: Facts) -> TrialRecord | None:
     for r in facts.tied:
         theirs, recall = _precision(r), retrieval_recall(r)
         if (facts.families[r.strategy].retrieves and theirs and recall is not None and recall >= RECALL_WORKS
-                and theirs[0] - mine[0] >= PRECISION_MARGIN and theirs[1] > mine[0]):
+                and theirs[0] - mine[0] >= PRECISION_MARGIN and theirs[1] > mine[0] and r.metrics.get("grounding_rate", 0.0) >= GROUNDED):
             return r
     return None
 

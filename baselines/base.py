@@ -58,6 +58,9 @@ class Context:
     """The model to answer with; None loads the task's model on first use of `lm`."""
     device: str = field(default_factory=_any_device)
     """Where models, embedders and training run: 'cpu', 'cuda' or 'cuda:N' (the index is kept)."""
+    budget: dict[str, Any] = field(default_factory=dict)
+    """The generation budget chosen for this trial (`max_new_tokens`), for its record; the copies that
+    `answering_with` makes share it."""
 
     @property
     def lm(self) -> LanguageModel:
@@ -67,6 +70,17 @@ class Context:
 
             self.model = LanguageModel.load(self.spec.model, device=self.device)
         return self.model
+
+    def max_new_tokens(self, requested: int | None, lm: LanguageModel) -> int:
+        """The generation budget: `requested` when task.yaml sets it, else one that follows the train answers
+        (`baselines.budget`), counted with `lm`'s tokenizer. Classification generates nothing: no budget is kept."""
+        from baselines.budget import FLOOR, generation_budget
+
+        if self.spec.task.type == "classification":
+            return requested or FLOOR
+        if not self.budget:
+            self.budget.update(generation_budget(requested, [e.target for e in self.splits.train], lm.count_tokens).as_dict())
+        return self.budget["max_new_tokens"]
 
     def answering_with(self, lm: LanguageModel) -> Context:
         """This context with another model in the answering slot (e.g. fine-tuned weights under RAG)."""

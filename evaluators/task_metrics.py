@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections import Counter
@@ -82,3 +83,28 @@ def token_recall(pred: str, ref: str) -> float:
     if (o := _token_overlap(pred, ref)) is None:
         return float(normalize_answer(pred) == normalize_answer(ref))
     return o[0] / o[2]
+
+
+@functools.cache
+def _rouge():
+    from rouge_score import rouge_scorer  # imports nltk: loaded on first use only
+
+    return rouge_scorer.RougeScorer(["rougeL"])
+
+
+@metrics.add_mean("rouge_l", "ROUGE-L", ("qa", "generation"))
+def rouge_l(pred: str, ref: str) -> float:
+    """F-measure of the longest common subsequence of words (Google's rouge-score): unlike token F1 it
+    needs the shared words in the reference's order, so common words scattered through invented text
+    count less."""
+    return float(_rouge().score(ref, pred)["rougeL"].fmeasure)
+
+
+def grounding(answer: str, context: str) -> float | None:
+    """Share of the answer's tokens (SQuAD-normalised) that occur in `context`, the text it was given to
+    answer from; None for an empty answer."""
+    words = normalize_answer(answer).split()
+    if not words:
+        return None
+    seen = set(normalize_answer(context).split())
+    return sum(w in seen for w in words) / len(words)

@@ -331,7 +331,7 @@ def test_f9_precision_decides_between_f1_ties_when_retrieval_works():
     closed = qa("closed-book", "prompting", 0.169, [0.14, 0.20], 0.317, [0.27, 0.37])
     rag = qa("rag", "rag", 0.151, [0.12, 0.18], 0.471, [0.39, 0.55], vs_best=("closed-book", "insufficient evidence", -0.05, 0.01))
     s = SimpleNamespace(headline_metric="token_f1", constraints=Constraints())
-    rag["metrics"]["recall_at_k"] = 0.75
+    rag["metrics"] |= {"recall_at_k": 0.75, "grounding_rate": 0.9}
     rec = recommend([closed, rag], s, STATS)
     assert rec.pick == "rag"
     assert "token precision 47.1%" in sentences(rec) and "recall 0.75" in sentences(rec)

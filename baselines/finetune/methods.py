@@ -170,7 +170,7 @@ class FineTune(Strategy):
             self.ctx.progress(done, len(examples), "answering")
 
         return answer(self.lm, examples, prompts, task_type=self.ctx.spec.task.type, labels=self.ctx.splits.labels,
-                      max_new_tokens=self.settings["max_new_tokens"], progress=tick)
+                      max_new_tokens=self.ctx.max_new_tokens(self.settings["max_new_tokens"], self.lm), progress=tick)
 
     def resources(self) -> dict[str, Any]:
         state = self.state

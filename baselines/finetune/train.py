@@ -39,6 +39,7 @@ from pydantic import Field
 
 from contracts.io import read_json, write_json
 from contracts.spec import Strict
+from baselines.budget import BUDGET_HELP
 from baselines.device import ADAMW, PAGED_ADAMW_8BIT, library_versions, torch_dtype
 from baselines.finetune.data import IGNORE, Tokenized, collate
 
@@ -60,7 +61,7 @@ class TrainOptions(Strict):
     gradient_checkpointing: bool | None = Field(None, description="Recompute activations in backward: less memory, ~30% slower "
                                                 "(default: on for LoRA and QLoRA on a GPU, off otherwise).")
     template: str = Field("instruct", description="Prompting template used for training and answering.")
-    max_new_tokens: int = Field(32, ge=1, description="Generation bound for qa / generation tasks.")
+    max_new_tokens: int | None = Field(None, ge=1, description=BUDGET_HELP)
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:

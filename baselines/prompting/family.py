@@ -16,6 +16,7 @@ from contracts.records import Example, Prediction
 from contracts.spec import Strict
 from baselines.registry import strategies
 from baselines.base import Strategy
+from baselines.budget import BUDGET_HELP
 from baselines.templates import fill, resolve_templates
 
 
@@ -24,7 +25,7 @@ class PromptingOptions(Strict):
     templates: list[str] | None = Field(None, description="Built-in template names or .txt files ({input}, {labels}).")
     selection: Literal["random", "similar"] = Field("random", description="How k-shot examples are drawn from train.")
     select_on: int = Field(16, ge=1, description="Train examples held out to pick the best template.")
-    max_new_tokens: int = Field(32, ge=1, description="Generation bound for qa / generation tasks.")
+    max_new_tokens: int | None = Field(None, ge=1, description=BUDGET_HELP)
     batch_size: int = Field(8, ge=1)
 
     @field_validator("shots")
@@ -122,7 +123,7 @@ class Prompting(Strategy):
             self.ctx.progress(self._done, total, f"template {template}")
 
         return answer(self.ctx.lm, examples, prompts, task_type=self.ctx.spec.task.type, labels=self.ctx.splits.labels,
-                      max_new_tokens=self.settings["max_new_tokens"], batch_size=self.settings["batch_size"], progress=tick)
+                      max_new_tokens=self.ctx.max_new_tokens(self.settings["max_new_tokens"], self.ctx.lm), batch_size=self.settings["batch_size"], progress=tick)
 
     def predict(self, examples: list[Example]) -> list[Prediction]:
         from evaluators import metrics

@@ -20,6 +20,7 @@ from contracts.records import Example, Prediction
 from contracts.spec import EMBEDDED_EMBEDDER, Strict
 from baselines.registry import strategies
 from baselines.base import Strategy
+from baselines.budget import BUDGET_HELP
 from baselines.models import fingerprint
 from baselines.rag.chunking import Chunk, ChunkParams, chunkers
 from baselines.rag.corpus import load_corpus
@@ -56,7 +57,7 @@ class RagOptions(Strict):
     template: str | None = Field(None, description="Built-in 'context' (the default), or a .txt file with {context} and {input}.")
     max_documents: int = Field(50000, ge=1, description="Larger corpora are sampled down (seeded) with a warning.")
     gold_field: str = Field("doc", description="Test-set field naming the gold document, for retrieval recall@k and MRR.")
-    max_new_tokens: int = Field(32, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1, description=BUDGET_HELP)
     batch_size: int = Field(8, ge=1)
 
     @field_validator("chunking")
@@ -208,6 +209,7 @@ class Rag(Strategy):
         self.retrieval = self._retrieval_scores(examples)
         self.truncated, self.context_tokens_used = 0, []
         contexts = [self._context(self.ranked[ex.id]) for ex in examples]
+        self.context_text = {ex.id: text for ex, (text, _) in zip(examples, contexts)}
         labels = self.ctx.splits.labels
         prompts = [[{"role": "user", "content": fill(s["template"], ex.input, labels, text)}] for ex, (text, _) in zip(examples, contexts)]
         done = 0
@@ -218,7 +220,7 @@ class Rag(Strategy):
             self.ctx.progress(done, len(examples), "answering")
 
         return answer(self.ctx.lm, examples, prompts, task_type=self.ctx.spec.task.type, labels=labels,
-                      max_new_tokens=s["max_new_tokens"], batch_size=s["batch_size"], progress=tick,
+                      max_new_tokens=self.ctx.max_new_tokens(s["max_new_tokens"], self.ctx.lm), batch_size=s["batch_size"], progress=tick,
                       sources=[[c.id for c in used] for _, used in contexts])
 
     def _retrieval_scores(self, examples: list[Example]) -> dict[str, Any]:
@@ -241,7 +243,21 @@ class Rag(Strategy):
                 "retrieval_k": self.settings["k"], "retrieval_n": len(hits)}
 
     def extra_metrics(self, examples: list[Example], predictions: list[Prediction]) -> dict[str, Any]:
-        return self.retrieval
+        return {**self.retrieval, **self._grounding(predictions)}
+
+    def _grounding(self, predictions: list[Prediction]) -> dict[str, Any]:
+        """grounding_rate: the mean share of each answer's words found in the text retrieved for it (qa,
+        generation). High when answers copy the retrieved passage, low when they are the model's own words."""
+        from evaluators.statistics import bootstrap_ci
+        from evaluators.task_metrics import grounding
+
+        if self.ctx.spec.task.type == "classification":
+            return {}
+        shares = [g for p in predictions if (g := grounding(p.output, self.context_text.get(p.id, ""))) is not None]
+        if not shares:
+            return {}
+        return {"grounding_rate": _mean(shares), "grounding_rate_ci95": list(bootstrap_ci(_mean, shares, shares, seed=self.ctx.spec.seed)),
+                "grounding_n": len(shares)}
 
     def resources(self) -> dict[str, Any]:
         return {"embed_corpus_s": round(self.embed_s, 3), "index_build_s": round(self.built.build_s, 4),
