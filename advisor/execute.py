@@ -83,7 +83,7 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
         "memory_measured": f"{isolation}; RSS sampled every 20 ms from the trial's start"
                            + ("; GPU: torch's peak allocated and reserved since the trial's start" if "peak_cuda_mb" in memory.as_dict() else ""),
         **strategy.resources(), **model.resources()})
-    record.details = model.details(strategy.details())
+    record.details = model.details(strategy.details()) | ({"generation_budget": ctx.budget} if ctx.budget else {})
     latencies = sorted(p.latency_ms for p in predictions)
     record.latency = Latency(p50_ms=_quantile(latencies, 0.5), p95_ms=_quantile(latencies, 0.95),
                              measured=model.lm.latency_measured if model.lm else "per-query share of batched wall time")
