@@ -37,7 +37,7 @@ def serve(model_dir: str, deadline_s: float = 240.0):
     port = free_port()
     exe = Path(sys.executable).with_name("transformers")
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"transformers-serve-{port}.log", "w")
-    proc = subprocess.Popen([str(exe), "serve", model_dir, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+    proc = subprocess.Popen([str(exe), "serve", model_dir, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     try:
         began = time.monotonic()
