@@ -7,7 +7,7 @@ DEMO_OUT ?= runs/demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test test-fast bench gpu-check clean
+.PHONY: setup browser demo test test-fast bench gpu-check clean hosted-vs-finetuned-server hosted-vs-finetuned
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -38,6 +38,16 @@ test-fast: setup
 # The support-tickets example on the first GPU, checked (issue 21); needs a CUDA build of torch: make gpu-check TORCH=torch
 gpu-check: setup
 	$(PY) benchmarks/gpu_check.py
+
+# Models x strategies (issue 15): the embedded model served by transformers' OpenAI-compatible server on
+# 127.0.0.1:8000 (leave it running), then the comparison in another shell.
+HVF := examples/hosted-vs-finetuned
+hosted-vs-finetuned-server: setup
+	ln -sfn "$$($(PY) -c 'from baselines.models import resolve; print(resolve("smollm2-135m-instruct"))')" $(HVF)/served-model
+	cd $(HVF) && HF_HUB_OFFLINE=1 ../../$(VENV)/bin/transformers serve --host 127.0.0.1 --port 8000 --device cpu --dtype float32
+
+hosted-vs-finetuned: setup
+	$(VENV)/bin/advisor compare $(HVF)/task.yaml --out runs/hosted-vs-finetuned
 
 bench: setup
 	$(PY) benchmarks/scoring.py
