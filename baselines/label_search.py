@@ -21,7 +21,7 @@ import copy
 import heapq
 from dataclasses import dataclass, field
 
-_WIDTH = 8
+_WIDTH = 4
 """Open nodes expanded per prompt per forward pass: more tokens per pass, fewer passes."""
 _PACK_TOKENS = 2048
 """Most tokens packed into one forward pass; its attention scores grow with tokens x context."""
@@ -91,6 +91,8 @@ class _Item:
         out = []
         while self.open and len(out) < n:
             neg, node = heapq.heappop(self.open)
+            if node in self.at:  # already run inside an only-child chain
+                continue
             if prune and -neg < self.best[0]:
                 self.open.clear()  # the heap's best cannot win: neither can the rest
                 break
@@ -113,13 +115,13 @@ class _Pack:
         return len(self.ids)
 
     def add(self, ids: list[int], first_position: int, sees: list[tuple[int, int]], keep_last: bool) -> int:
-        """Append a causal run of tokens; returns the cache position of its first token."""
-        at = self.past + len(self.ids)
-        self.sees.append((len(self.ids), sees))
+        """Append a causal run of tokens whose logits are kept (only the last one's with `keep_last`);
+        returns the cache position of its first token."""
+        at, first = self.past + len(self.ids), len(self.ids)
+        self.sees.append((first, sees))
         self.ids += ids
         self.positions += range(first_position, first_position + len(ids))
-        if keep_last:
-            self.keep.append(len(self.ids) - 1)
+        self.keep += [len(self.ids) - 1] if keep_last else range(first, len(self.ids))
         return at
 
     def mask(self, dtype):
@@ -207,18 +209,30 @@ class LabelSearch:
             for it in items:
                 room = per_pass - len(pack)
                 for node in it.take(room if self.width is None else min(self.width, room), self.width is not None):
-                    chain = [node]
-                    while trie.parent[chain[-1]] > 0:
-                        chain.append(trie.parent[chain[-1]])
-                    sees = [(it.start, it.start + len(it.suffix))] + [(it.at[a], it.at[a] + 1) for a in chain[1:]]
-                    it.at[node] = pack.add([trie.token[node]], it.length + trie.depth[node] - 1, sees, keep_last=True)
-                    owners.append((it, node))
+                    run = self._run(node)
+                    ancestors, up = [], trie.parent[node]
+                    while up > 0:
+                        ancestors.append((it.at[up], it.at[up] + 1))
+                        up = trie.parent[up]
+                    sees = [(it.start, it.start + len(it.suffix)), *ancestors]
+                    at = pack.add([trie.token[n] for n in run], it.length + trie.depth[node] - 1, sees, keep_last=False)
+                    for offset, n in enumerate(run):
+                        it.at[n] = at + offset
+                        owners.append((it, n))
             if not owners:
                 return items
             logp, cache = self._forward(pack, cache)
             past += len(pack)
             for (it, node), row in zip(owners, logp):
                 self._expand(it, node, row)
+
+    def _run(self, node: int) -> list[int]:
+        """The node and its only-child chain: a label's tokens below a fork are needed whenever the fork's
+        are, so they ride in the same pass instead of one pass per token."""
+        run, kids = [node], self.trie.children
+        while len(kids[run[-1]]) == 1 and kids[kids[run[-1]][0]]:
+            run.append(kids[run[-1]][0])
+        return run
 
     def _expand(self, it: _Item, node: int, row) -> None:
         trie = self.trie
