@@ -7,6 +7,7 @@ tests without bitsandbytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -86,25 +87,22 @@ LABELED = [("my invoice is wrong", "billing"), ("charged twice this month", "bil
            ("cannot log in", "account"), ("password reset fails", "account"), ("locked out of account", "account")]
 
 
+def write_classification_task(folder: Path, model, strategies: str = "prompting: {shots: [0, 1], select_on: 2}",
+                              extra: str = "") -> Path:
+    """A small classification task (9 train, 9 test rows) on `model` in `folder`; returns its task.yaml."""
+    write_jsonl(folder / "train.jsonl", [{"text": t, "label": lab} for t, lab in LABELED])
+    write_jsonl(folder / "test.jsonl", [{"text": f"{t} again", "label": lab} for t, lab in LABELED])
+    task = folder / "task.yaml"
+    task.write_text(f"name: tiny\nmodel: {model}\ntask: {{type: classification}}\n"
+                    f"data: {{train: train.jsonl, test: test.jsonl}}\nstrategies:\n  {strategies}\n{extra}", encoding="utf-8")
+    return task
+
+
 @pytest.fixture
-def classification_task(tmp_path, tiny_model_dir):
-    """Write a small classification task on the tiny model; returns a function taking yaml overrides."""
-
-    def make(strategies: str = "prompting: {shots: [0, 1], select_on: 2}", extra: str = "") -> Path:
-        train = [{"text": t, "label": lab} for t, lab in LABELED]
-        test = [{"text": f"{t} again", "label": lab} for t, lab in LABELED]
-        write_jsonl(tmp_path / "train.jsonl", train)
-        write_jsonl(tmp_path / "test.jsonl", test)
-        task = tmp_path / "task.yaml"
-        task.write_text(
-            f"name: tiny\nmodel: {tiny_model_dir}\ntask: {{type: classification}}\n"
-            "data: {train: train.jsonl, test: test.jsonl}\n"
-            f"strategies:\n  {strategies}\n{extra}",
-            encoding="utf-8",
-        )
-        return task
-
-    return make
+def classification_task(tmp_path, tiny_model_dir, fake_embedder):
+    """`write_classification_task` on the tiny model with the fake embedder (no real model in this process;
+    subprocesses embed for real); returns a function taking yaml overrides."""
+    return functools.partial(write_classification_task, tmp_path, tiny_model_dir)
 
 
 @contextmanager

@@ -9,12 +9,12 @@ from advisor.task import check_task
 from baselines.engine import LanguageModel
 from baselines.models import load_model
 
-from conftest import write_jsonl
+from conftest import write_classification_task, write_jsonl
 
 
-@pytest.mark.slow  # the real embedded embedder
-def test_paraphrased_test_inputs_are_flagged(classification_task, tmp_path):
-    task = classification_task()
+@pytest.mark.slow  # the real embedded embedder (so not the classification_task fixture, which fakes it)
+def test_paraphrased_test_inputs_are_flagged(tmp_path, tiny_model_dir):
+    task = write_classification_task(tmp_path, tiny_model_dir)
     write_jsonl(tmp_path / "test.jsonl", [{"text": "My invoice is wrong!", "label": "billing"},
                                           {"text": "the weather is lovely in spring", "label": "shipping"}])
     spec, splits, _ = check_task(task)

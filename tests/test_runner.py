@@ -10,6 +10,7 @@ from advisor import compare
 from baselines.prompting import Prompting
 
 
+@pytest.mark.slow  # several trials x templates
 def test_in_process_run_writes_the_run_dir(classification_task, tmp_path):
     out = compare(classification_task(), out=tmp_path / "run", isolate=False)
     assert {p.name for p in out.iterdir()} >= {"results.json", "report.html", "report.md", "plan.json", "env.json", "trials"}
@@ -27,22 +28,24 @@ def test_in_process_run_writes_the_run_dir(classification_task, tmp_path):
         assert set(trial["details"]["template_scores"]) == {"instruct", "question", "terse"}
 
 
+@pytest.mark.slow  # several trials x templates
 def test_rerun_reuses_finished_trials_and_recomputes_changed_ones(classification_task, tmp_path, monkeypatch):
     task = classification_task()
     out = compare(task, out=tmp_path / "run", isolate=False)
     first = json.loads((out / "results.json").read_text())
     calls = []
-    monkeypatch.setattr(Prompting, "prepare", lambda self: calls.append(self.settings["shots"]))
-    compare(task, out=out, isolate=False)
+    with monkeypatch.context() as patch:  # the fixtures' patches (fake embedder) stay
+        patch.setattr(Prompting, "prepare", lambda self: calls.append(self.settings["shots"]))
+        compare(task, out=out, isolate=False)
     assert calls == []  # nothing re-ran
     assert json.loads((out / "results.json").read_text())["trials"] == first["trials"]
     task.write_text(task.read_text().replace("shots: [0, 1]", "shots: [0, 2]"))
-    monkeypatch.undo()
     second = json.loads((compare(task, out=out, isolate=False) / "results.json").read_text())
     assert [t["name"] for t in second["trials"]] == ["zero-shot", "2-shot"]
     assert second["trials"][0]["hash"] == first["trials"][0]["hash"]
 
 
+@pytest.mark.slow  # several trials x templates
 def test_a_failing_trial_is_recorded_and_the_others_go_on(classification_task, tmp_path, monkeypatch):
     def boom(self):
         if self.settings["shots"] == 0:
@@ -93,6 +96,7 @@ def test_out_of_memory_in_a_trial_is_recorded_as_oom(classification_task, tmp_pa
     assert results["recommendation"]["pick"] is None and "zero-shot" in results["recommendation"]["excluded"]
 
 
+@pytest.mark.slow  # several trials x templates
 def test_results_follow_the_published_schema(classification_task, tmp_path):
     """results.json and each trial file parse as the contracts that `advisor schema --results` publishes."""
     from click.testing import CliRunner

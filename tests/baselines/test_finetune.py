@@ -48,6 +48,7 @@ def test_loss_is_masked_to_the_answer_and_end_of_turn(tiny_model_dir, classifica
     assert short.truncated and len(short.input_ids) == len(answer) + 6 and short.labels[-len(answer):] == answer
 
 
+@pytest.mark.slow  # trains
 def test_lora_freezes_the_base_and_trains_the_adapter(classification_task, tiny_model_dir, tmp_path):
     strategy = prepared(classification_task(), "lora", tmp_path, r=4)
     before = base_weights(tiny_model_dir)
@@ -65,6 +66,7 @@ def test_lora_freezes_the_base_and_trains_the_adapter(classification_task, tiny_
     assert (tmp_path / "lora-r4" / "adapter" / "adapter_config.json").exists()
 
 
+@pytest.mark.slow  # trains
 def test_full_changes_base_weights(classification_task, tiny_model_dir, tmp_path):
     strategy = prepared(classification_task(), "full", tmp_path, lr=1e-3)
     before = base_weights(tiny_model_dir)
@@ -74,6 +76,7 @@ def test_full_changes_base_weights(classification_task, tiny_model_dir, tmp_path
     assert res["trainable_params"] == res["total_params"]
 
 
+@pytest.mark.slow  # trains
 def test_ia3_trains_only_its_scaling_vectors(classification_task, tmp_path):
     strategy = prepared(classification_task(), "ia3", tmp_path)
     trainable = [n for n, p in strategy.lm.model.named_parameters() if p.requires_grad]
@@ -137,6 +140,7 @@ def test_rank_list_sweeps(classification_task):
     assert [name for name, _ in trials] == ["lora-r4", "lora-r16"]
 
 
+@pytest.mark.slow  # trains
 def test_compare_in_process_records_resources_and_curves(classification_task, tmp_path):
     out = compare(classification_task(f"lora: {{r: 4, {FAST}}}"), out=tmp_path / "run", isolate=False)
     (trial,) = json.loads((out / "results.json").read_text())["trials"]
@@ -150,6 +154,17 @@ def test_compare_in_process_records_resources_and_curves(classification_task, tm
     assert {"overfitting", "underfitting", "warnings"} <= set(trial["details"])
 
 
+@pytest.mark.gpu
+def test_lora_on_cuda_trains_in_half_precision_and_records_the_cuda_peak(classification_task, tmp_path):
+    out = compare(classification_task(f"lora: {{r: 4, {FAST}}}"), out=tmp_path / "run", isolate=False, device="cuda")
+    (trial,) = json.loads((out / "results.json").read_text())["trials"]
+    assert trial["status"] == "ok", trial.get("error")
+    res = trial["resources"]
+    assert res["device"] == "cuda" and res["precision"] in ("bf16", "fp16")
+    assert 0 < res["train_cuda_delta_mb"] <= res["train_peak_cuda_mb"]
+
+
+@pytest.mark.slow  # trains
 def test_interrupted_training_resumes_from_the_last_checkpoint(classification_task, tmp_path, monkeypatch):
     task = classification_task(f"lora: {{r: 4, {FAST}}}")
     uninterrupted = json.loads((compare(task, out=tmp_path / "ref", isolate=False) / "results.json").read_text())["trials"][0]
@@ -162,10 +177,9 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(classification_ta
             raise KeyboardInterrupt  # Ctrl-C right after the first checkpoint landed
         return path
 
-    monkeypatch.setattr(train_mod, "save_checkpoint", kill_after_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):  # the fixtures' patches stay
+        patch.setattr(train_mod, "save_checkpoint", kill_after_epoch_1)
         compare(task, out=tmp_path / "run", isolate=False)
-    monkeypatch.undo()
     ckpts = list((tmp_path / "run" / "trials").glob("*/checkpoints/epoch-*"))
     assert [p.name for p in ckpts] == ["epoch-1"]
 
@@ -181,6 +195,7 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(classification_ta
     assert resumed["metrics"]["accuracy"] == uninterrupted["metrics"]["accuracy"]
 
 
+@pytest.mark.slow  # trains
 def test_a_finished_training_is_not_repeated(classification_task, tmp_path, monkeypatch):
     task = classification_task(f"lora: {{r: 4, {FAST}}}")
     prepared(task, "lora", tmp_path, r=4)
@@ -189,6 +204,7 @@ def test_a_finished_training_is_not_repeated(classification_task, tmp_path, monk
     assert again.state["reused_finished_training"]
 
 
+@pytest.mark.slow  # trains
 def test_three_training_rows_warn_instead_of_crashing(classification_task, tmp_path):
     task = classification_task(f"lora: {{r: 4, {FAST}}}")
     rows = [("my invoice is wrong", "billing"), ("where is my parcel", "shipping"), ("refund please", "billing")]

@@ -46,6 +46,7 @@ def test_asking_for_it_without_rag_is_a_plan_error(tmp_path, tiny_model_dir):
         names(qa_task(tmp_path, tiny_model_dir, f"{LORA}\n  finetune_rag: {{}}"))
 
 
+@pytest.mark.slow  # trains
 def test_compare_reuses_the_training_and_answers_with_retrieval(tmp_path, tiny_model_dir, fake_embedder):
     from advisor import compare
 
@@ -68,6 +69,7 @@ def test_compare_reuses_the_training_and_answers_with_retrieval(tmp_path, tiny_m
     assert "| lora-r4+rag/sentence/flat | lora-r4 |" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow  # trains
 def test_without_a_finished_training_it_trains_in_the_fine_tuned_trials_folder(tmp_path, tiny_model_dir, fake_embedder):
     spec, splits, _ = check_task(qa_task(tmp_path, tiny_model_dir, f"{LORA}\n  {RAG}"))
     trial = next(t for t in make_plan(spec, splits, probe("cpu")) if t.family == "finetune_rag")

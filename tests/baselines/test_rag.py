@@ -148,6 +148,7 @@ def test_empty_corpus_and_unknown_names_are_spec_errors(tmp_path):
         make_plan(spec, splits)
 
 
+@pytest.mark.slow  # a compare with indexes and generation
 def test_compare_runs_rag_end_to_end(tmp_path, tiny_model_dir, fake_embedder, monkeypatch):
     from advisor import compare
 
