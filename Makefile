@@ -28,10 +28,11 @@ test: setup browser
 	$(PY) -m pytest -q
 
 # The inner loop (under a minute): no `slow` or `gpu` tests. It runs on an empty model cache and fails if
-# a test converted the embedded model or computed real embeddings there: such a test must be marked slow.
+# a test converted the embedded model or computed real embeddings there: such a test must be marked slow,
+# as must any test the five-slowest list shows over ~2 s.
 test-fast: setup
 	@cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
-	ADVISOR_CACHE_DIR="$$cache" $(PY) -m pytest -q -m "not slow and not gpu" && \
+	ADVISOR_CACHE_DIR="$$cache" $(PY) -m pytest -q -m "not slow and not gpu" --durations=5 && \
 	if [ -e "$$cache/models" ] || [ -e "$$cache/embeddings" ]; then \
 		echo "test-fast: a test not marked slow used an embedded model: $$(ls "$$cache")" >&2; exit 1; fi
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,6 +65,7 @@ def resolve(results: dict, path: str):
     return node
 
 
+@pytest.mark.slow  # 1,000 generated result sets
 @settings(max_examples=1000, deadline=None)
 @given(result_sets())
 def test_every_sentence_holds_against_the_results(generated):
