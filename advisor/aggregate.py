@@ -112,8 +112,8 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     from baselines.models import resolve
 
     res, settings = trial.get("resources") or {}, trial.get("settings") or {}
-    if "train_rss_delta_mb" not in res or res.get("training_reused") or not strategies.get(trial["strategy"]).changes_weights:
-        return None  # a reloaded training's memory is not the training's
+    if "train_rss_delta_mb" not in res or not strategies.get(trial["strategy"]).changes_weights:
+        return None  # a reloaded training carries its original training's figures (None when they were not kept)
 
     config = Path(resolve(spec.model)) / "config.json"
     if not config.exists():
@@ -127,7 +127,7 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     except ValueError:  # target modules this shape does not know: no estimate rather than a broken report
         return None
     estimated, measured = est["comparable_mb"], res.get(est["compare_with"])
-    if measured is None:  # a GPU trial stored before its training peak was measured
+    if measured is None:  # stored before the training peak was measured or kept with its checkpoint
         return None
     return {"estimated_mb": estimated, "measured_mb": measured, "terms_mb": est["estimated_mb"],
             "error_pct": round(100 * (estimated - measured) / measured, 1) if measured else None,

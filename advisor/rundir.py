@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 from pathlib import Path
 
 from contracts.io import read_json, write_json
@@ -52,6 +53,13 @@ class RunDir:
         if record and record.get("hash") == trial.hash and record.get("status") == "ok":
             return record
         return None
+
+    def cleared(self, trial: Trial) -> Trial:
+        """`trial`, with its stored record and its folder (checkpoints, index, answers) removed: `--fresh`
+        recomputes everything, a finished training included."""
+        self.trial_path(trial).unlink(missing_ok=True)
+        shutil.rmtree(self.trials_dir / trial.id, ignore_errors=True)
+        return trial
 
     def save_trial(self, record: TrialRecord) -> None:
         write_json(self.trials_dir / f"{record.id}.json", record.stored())

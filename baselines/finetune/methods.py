@@ -18,7 +18,7 @@ from baselines.registry import strategies
 from baselines.base import Strategy
 from baselines.device import gradient_checkpointing, optimizer_name, probe, torch_dtype
 from baselines.finetune.data import data_warnings, messages, template_text, tokenize, validation_split
-from baselines.finetune.train import TrainOptions, curve_flags, train
+from baselines.finetune.train import TrainOptions, curve_flags, remember, train
 from baselines.finetune.weights import dir_mb, dominant_precision, parameter_counts, weights_mb
 
 
@@ -50,6 +50,16 @@ class IA3Options(TrainOptions):
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (IA3 scales activations: it needs a large one).")
     target_modules: list[str] | None = Field(None, description="Modules to rescale (default: peft's for the architecture).")
     feedforward_modules: list[str] | None = Field(None, description="Which targets are feed-forward (scaled on input).")
+
+
+def _training_memory(memory) -> dict[str, float]:
+    """The training's peak figures; a GPU peak includes the weights loaded before training (the estimate's weights term)."""
+    m = memory.as_dict()
+    out = {"train_peak_rss_mb": m["peak_rss_mb"], "train_rss_delta_mb": m["peak_rss_delta_mb"]}
+    if "peak_cuda_mb" in m:
+        out.update(train_peak_cuda_mb=m["peak_cuda_mb"], train_cuda_delta_mb=m["peak_cuda_delta_mb"],
+                   train_cuda_reserved_mb=m["peak_cuda_reserved_mb"])
+    return out
 
 
 @contextmanager
@@ -146,7 +156,9 @@ class FineTune(Strategy):
             self.state = train(model, train_tok, val_tok, opts, seed=spec.seed, pad_id=tokenizer.pad_token_id,
                                checkpoints=self.ctx.trial_dir / "checkpoints", precision=self.device.precision,
                                optimizer_name=self.optimizer, progress=self.ctx.progress)
-        self.train_memory = memory
+        if not self.state.get("reused_finished_training"):  # a reload's memory is not the training's: it keeps the original figures
+            self.state["train_memory"] = _training_memory(memory)
+            remember(self.ctx.trial_dir / "checkpoints", train_memory=self.state["train_memory"])
         self.lm.model = self.serving_model(model)
         if self.state.get("resumed_from_epoch"):
             self.warnings.append(f"training resumed from the checkpoint of epoch {self.state['resumed_from_epoch']}")
@@ -187,18 +199,14 @@ class FineTune(Strategy):
             "train_tokens": state["tokens"],
             "tokens_per_s": round(state["tokens"] / state["train_s"], 1) if state["train_s"] else None,
             "train_steps": state["step"],
-            "train_peak_rss_mb": round(self.train_memory.peak_mb, 1),
-            "train_rss_delta_mb": round(self.train_memory.peak_mb - self.train_memory.start_mb, 1),
+            # the training's own memory, also when it was reloaded (None: a checkpoint written before it was kept)
+            **(state.get("train_memory") or {"train_peak_rss_mb": None, "train_rss_delta_mb": None}),
             "longest_train_tokens": self.longest,
             **self.device.as_resources(),
             "optimizer": self.optimizer,
             "gradient_checkpointing": self.settings["gradient_checkpointing"],
             "answered_in": dominant_precision(self.lm.model),
         }
-        cuda = self.train_memory.as_dict()
-        if "peak_cuda_mb" in cuda:  # the peak includes the weights loaded before training (the estimate's weights term)
-            out.update(train_peak_cuda_mb=cuda["peak_cuda_mb"], train_cuda_delta_mb=cuda["peak_cuda_delta_mb"],
-                       train_cuda_reserved_mb=cuda["peak_cuda_reserved_mb"])
         return out
 
     def adapted_model(self):
@@ -220,6 +228,8 @@ class FineTune(Strategy):
             "best_epoch": state["best_epoch"],
             "stopped_early": state["stopped_early"],
             "resumed_from_epoch": state.get("resumed_from_epoch"),
+            "training_reused": ("a finished training reloaded from its checkpoint: train_s and the training memory are that "
+                                "training's (--fresh trains again)") if state.get("reused_finished_training") else None,
             "n_train": self.n_train,
             "n_validation": self.n_val,
             "validation_from": self.val_source,

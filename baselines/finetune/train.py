@@ -195,6 +195,12 @@ def _finish(root: Path | None, model, state: dict) -> dict:
     return state
 
 
+def remember(root: Path, **facts) -> None:
+    """Add facts measured around the training (its memory) to `finished.json`, so a reload reports them."""
+    if (done := read_json(root / "finished.json")) is not None:
+        write_json(root / "finished.json", {**done, **facts})
+
+
 def train(model, train_data: list[Tokenized], val_data: list[Tokenized], opts: TrainOptions, *, seed: int, pad_id: int,
           checkpoints: Path | None = None, precision: str = "fp32", optimizer_name: str = ADAMW,
           progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
