@@ -252,7 +252,7 @@ class _Run:
                     self.console.print(f"  reused {trial.name} ({stored['status']})")
                     self.bars.advance(self.overall)
                 else:
-                    todo.append(trial)
+                    todo.append(self.store.cleared(trial) if fresh else trial)
             if hasattr(self.executor, "run_many"):
                 return self.executor.run_many(todo, self.spec, self.splits, self.store, self, self.interrupt)
             for trial in todo:
