@@ -69,7 +69,7 @@ def endpoint_entry(spec, settings: dict) -> EndpointModel | None:
 
 def pricing_for(spec, settings: dict) -> Pricing:
     """The prices a trial's cost uses: its endpoint's own (per token, or per GPU hour), else the spec's."""
-    entry = endpoint_entry(spec, settings)
+    entry = endpoint_entry(spec, settings) if (settings or {}).get(MODEL) else None
     if entry is None:
         return spec.pricing
     if entry.gpu_hour_usd is not None:

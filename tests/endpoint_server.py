@@ -3,7 +3,7 @@
 - `serve(model_dir)`: `transformers serve` on a free local port (offline, CPU), up within a deadline,
   stopped when the block ends;
 - `FaultProxy(upstream, script)`: answers each POST to /v1/chat/completions with the next fault of its
-  script (429 with Retry-After, 500, a slow reply, a dropped connection, a 401 that echoes the key) and
+  script (429 with Retry-After, 500, a reply slower than the client's timeout, a dropped connection, a 401 that echoes the key) and
   forwards everything else to the upstream server; it counts every request body it saw and every reply it
   delivered, which is how the resume test proves no request was sent twice.
 """
@@ -140,8 +140,9 @@ class FaultProxy:
                 if fault == "drop":
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return None
-                if fault == "slow":
+                if fault == "slow":  # no reply before the client's timeout
                     time.sleep(proxy.slow_s)
+                    return None
                 if proxy.hold_after is not None and sum(proxy.delivered.values()) >= proxy.hold_after:
                     proxy.held.set()
                     proxy.release.wait()
