@@ -41,9 +41,10 @@ def validate(task_file: Path, strict: bool, deep: bool) -> None:
     """Check TASK_FILE and its data without loading a model. Exit code 2 on any problem."""
     from advisor.matrix import models_summary
     from advisor.prechecks import validation_pass
+    from baselines.device import DeviceInfo
 
-    try:
-        spec, splits, trials, warnings = validation_pass(task_file)
+    try:  # trial names do not depend on the device: plan for the CPU, so validate never imports torch
+        spec, splits, trials, warnings = validation_pass(task_file, DeviceInfo("cpu"))
     except SpecError as exc:
         _fail(exc.problems, strict)
     if deep:
@@ -96,8 +97,10 @@ def _executor(name: str, ray_address: str | None, device: str):
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: one trial after another here; ray: trials at once as Ray tasks, a GPU (or CPU) each (advisor[ray]).")
 @click.option("--ray-address", help="With --executor ray: the cluster to join (HOST:PORT, or auto); default: start a local Ray.")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="An earlier run folder: the report gets a section comparing this run with it (advisor diff BASELINE RUN).")
 def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool, device: str, executor: str,
-            ray_address: str | None) -> None:
+            ray_address: str | None, baseline: Path | None) -> None:
     """Run every strategy of TASK_FILE and write results.json, report.md and report.html.
 
     Finished trials are stored at once; running the same command again resumes and reuses them.
@@ -107,6 +110,8 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
     from advisor.run_loop import dry_run as plan_only
     from reports import render_report
 
+    if baseline is not None and not (baseline / "results.json").exists():
+        raise click.BadParameter(f"{baseline} has no results.json (is it an advisor run folder?)", param_hint="--baseline")
     try:
         if dry_run:
             for line in plan_only(task_file, out, device):
@@ -124,11 +129,33 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    _baseline_diff(run_dir, baseline)
     from contracts.io import read_json
     from reports.terminal import print_summary
 
     print_summary(read_json(run_dir / "results.json"), err)
     click.echo(f"report: {run_dir / 'report.html'}")
+
+
+def _baseline_diff(run_dir: Path, baseline: Path | None) -> None:
+    """Store diff.json (the report's section against BASELINE) and re-render; without a baseline, drop a diff.json
+    an earlier compare left there, which described results this run has rewritten."""
+    from advisor.diff import diff_runs
+    from contracts.io import write_json
+    from reports import render_report
+
+    stored = run_dir / "diff.json"
+    if baseline is None and not stored.exists():
+        return
+    if baseline is None:
+        stored.unlink()
+    else:
+        try:
+            write_json(stored, diff_runs(baseline, run_dir))
+        except (FileNotFoundError, KeyError) as exc:
+            err.print(f"[red]--baseline[/]: {exc}")
+            sys.exit(2)
+    render_report(run_dir)
 
 
 @cli.command()

@@ -28,10 +28,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
 from advisor.learning_curve import forecast
-from advisor.plan import TRAIN_SIZE, make_plan
+from advisor.forecast import forecast_lines
+from advisor.plan import TRAIN_SIZE
+from advisor.prechecks import validation_pass
 from advisor.results_writer import header, write_results
 from advisor.rundir import RunDir
-from advisor.task import check_task, corpus_warnings
+from advisor.task import check_task
 from contracts.io import read_json, write_json
 from contracts.records import Splits, Trial, TrialRecord
 
@@ -197,10 +199,8 @@ def dry_run(path, out: Path | None = None, device: str = "auto") -> list[str]:
     writes nothing. A GPU this machine lacks can be planned for (`--device cuda`)."""
     from baselines.device import planned, resolve_device
 
-    spec, splits, warnings = check_task(path)
-    warnings += corpus_warnings(spec)
     hardware = planned(resolve_device(device))
-    trials = make_plan(spec, splits, hardware)
+    spec, splits, trials, warnings = validation_pass(path, hardware)
     store = RunDir(Path(out)) if out else None
     lines = [str(w) for w in warnings] + [_device_line(hardware)]
     for t in trials:
@@ -209,7 +209,8 @@ def dry_run(path, out: Path | None = None, device: str = "auto") -> list[str]:
         sized = (f"  (train batch {t.settings['batch_size']}, gradient checkpointing {'on' if t.settings['gradient_checkpointing'] else 'off'})"
                  if "gradient_checkpointing" in t.settings else "")
         lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}{sized}")
-    return lines + forecast(trials, splits, spec) + [f"{len(trials)} trial(s); nothing was run (--dry-run)"]
+    return (lines + forecast(trials, splits, spec) + forecast_lines(trials, splits, spec)
+            + [f"{len(trials)} trial(s); nothing was run (--dry-run)"])
 
 
 class _Run:
@@ -269,10 +270,9 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
 
     console = console or Console(stderr=True)
     quiet_libraries()
-    spec, splits, warnings = check_task(path)
-    warnings += corpus_warnings(spec)
     device = resolve_device(device)
-    trials = make_plan(spec, splits, probe(device))  # a GPU torch cannot see is an error here, before any trial
+    # the checks `advisor validate` makes, on the device this run uses (a GPU torch cannot see is an error here)
+    spec, splits, trials, warnings = validation_pass(path, probe(device))
     store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
     store.lock()
     model_path = resolve(spec.model)  # convert the embedded model once, before any trial is timed

@@ -16,6 +16,7 @@ Rules (the simplest standard choice for each):
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from dataclasses import dataclass
 
 NATIVE_BF16 = (8, 0)
@@ -35,7 +36,10 @@ class DeviceError(RuntimeError):
 
 
 def device_type(device) -> str:
-    """'cpu', 'cuda', ... for a device string or torch.device ('cuda:1' -> 'cuda')."""
+    """'cpu', 'cuda', ... for a device string or torch.device ('cuda:1' -> 'cuda'). Plain 'cpu' and 'cuda[:N]'
+    are read without importing torch (so `advisor validate` stays fast); anything else is torch's to parse."""
+    if isinstance(device, str) and re.fullmatch(r"(cpu|cuda)(:\d+)?", device):
+        return device.split(":")[0]
     import torch
 
     return torch.device(device).type
@@ -108,10 +112,10 @@ def resolve_device(choice: str) -> str:
 
 def probe(device: str) -> DeviceInfo:
     """The device's name, compute capability and total memory (GiB); a GPU torch cannot see is an error."""
-    import torch
-
     if device_type(device) != "cuda":
         return DeviceInfo(device)
+    import torch
+
     if not torch.cuda.is_available():
         raise DeviceError(f"device '{device}' was asked for, but torch sees no CUDA GPU "
                            f"(torch {torch.__version__}; a CPU-only build has '+cpu' in its version)")
