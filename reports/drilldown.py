@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ THRESHOLD = 0.5
 """A continuous score in [0, 1] (token F1, ROUGE-L) counts as right from here on."""
 
 
-def _jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a .jsonl file the run stored (none when it is missing)."""
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -89,39 +91,42 @@ class _Chunks:
         return self.index[key]
 
 
-def build_drilldown(run_dir: Path, results: dict, seed: int = 0) -> dict[str, Any] | None:
-    """JSON-ready data of the per-example view, or None when no trial stored answers."""
+def build_drilldown(run_dir: Path, results: dict, predictions: dict[str, list[dict]], seed: int = 0) -> tuple[dict, str] | None:
+    """The per-example view's data and its JSON for the page, or None when no trial stored answers.
+    `predictions`: each finished trial's stored answers by trial id."""
     rule, roles = _rule(results), _roles(results)
     families = results.get("families") or {}
     trials, answers, retrieved = [], [], []
     for t in results["trials"]:
         folder = Path(run_dir) / "trials" / t["id"]
-        rows = _jsonl(folder / "predictions.jsonl") if t.get("status") == "ok" else []
+        rows = predictions.get(t["id"]) if t.get("status") == "ok" else None
         if not rows:
             continue
         trials.append({"name": t["name"], "strategy": t["strategy"], "role": roles.get(t["name"], ""),
                        "retrieves": bool(families.get(t["strategy"], {}).get("retrieves")), "prompt": _prompt(t)})
         answers.append({str(r["id"]): r for r in rows})
-        retrieved.append((folder, {str(r["id"]): r for r in _jsonl(folder / "retrieved.jsonl")}))
+        retrieved.append((folder, {str(r["id"]): r for r in read_jsonl(folder / "retrieved.jsonl")}))
     if not trials:
         return None
     order = list(dict.fromkeys(i for a in answers for i in a))
     total = len(order)
     if total > MAX_ITEMS:
         order = _sample(order, MAX_ITEMS, seed)
-    texts = [{str(c["id"]): c for c in _jsonl(folder / "chunks.jsonl")} if ranked else {} for folder, ranked in retrieved]
+    texts = [{str(c["id"]): c for c in read_jsonl(folder / "chunks.jsonl")} if ranked else {} for folder, ranked in retrieved]
     while True:
         chunks = _Chunks()
         items = [_item(i, answers, retrieved, texts, chunks, rule["kind"]) for i in order]
         data = {"task_type": results["task"]["type"], "rule": rule, "trials": trials, "items": items, "chunks": chunks.rows,
-                "total": total, "sampled": None}
-        if len(order) <= 1 or len(embed_json(data)) <= MAX_BYTES:
+                "answers": _compact(items), "total": total, "sampled": None}
+        text = embed_json(data)
+        if len(order) <= 1 or len(text) <= MAX_BYTES:
             break
         order = _sample(order, int(len(order) * 0.8), seed)
     if len(items) < total:
         data["sampled"] = (f"{len(items):,} of {total:,} test items, drawn at random (seed {seed}), to keep the page "
                            f"small and quick (at most {MAX_ITEMS:,} items and {MAX_BYTES / 1e6:.0f} MB of data)")
-    return data
+        text = embed_json(data)
+    return data, text
 
 
 def _sample(values: list, n: int, seed: int) -> list:
@@ -146,6 +151,22 @@ def _item(item_id: str, answers: list[dict], retrieved: list, texts: list[dict],
         used = set(map(str, (row or {}).get("sources") or []))
         found.append([[chunks.ref(known[c]), int(c in used)] for c in map(str, hit["ranked"]) if c in known])
     return [item_id, _cut(first.get("input"), TEXT_CHARS), _cut(first.get("target"), TEXT_CHARS), gold, cells, found]
+
+
+def _compact(items: list[list]) -> list[str]:
+    """Shrink the cells in place, the bulk of the page: an answer equal to the gold answer becomes its score alone,
+    an answer given 3 times or more becomes an index into the returned table, a 0/1 score an integer.
+    drilldown.js expands them back to [answer, score]."""
+    seen = Counter(c[0] for item in items for c in item[4] if c)
+    table = [text for text, n in seen.items() if n >= 3 and len(text) > 2]
+    index = {text: k for k, text in enumerate(table)}
+    for item in items:
+        for k, cell in enumerate(item[4]):
+            if cell is None:
+                continue
+            score = int(cell[1]) if cell[1] in (0, 1) else cell[1]
+            item[4][k] = score if cell[0] == item[2] and score is not None else [index.get(cell[0], cell[0]), score]
+    return table
 
 
 def embed_json(data: Any) -> str:

@@ -11,7 +11,7 @@ from contracts.io import read_json, write_atomic
 from reports.charts import bar_chart_svg, line_chart_svg, pareto_front, scatter_svg
 from reports.classification import classification_extras
 from reports.context import ReportContext, build_context, pick_and_zero_shot
-from reports.drilldown import build_drilldown, embed_json
+from reports.drilldown import build_drilldown, read_jsonl
 from reports.learning_curves import learning_curve_svg
 
 _HERE = Path(__file__).parent
@@ -46,7 +46,7 @@ def _predictions(run_dir: Path, results: dict) -> dict[str, list[dict]]:
     for t in results["trials"]:
         path = run_dir / "trials" / t["id"] / "predictions.jsonl"
         if t.get("status") == "ok" and path.exists():
-            out[t["id"]] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            out[t["id"]] = read_jsonl(path)
     return out
 
 
@@ -92,12 +92,12 @@ def render_report(run_dir: Path) -> Path:
     predictions = _predictions(run_dir, results)
     ctx = build_context(results, predictions)
     diff = read_json(run_dir / "diff.json")
-    drill = build_drilldown(run_dir, results, seed=results["task"].get("seed") or 0)
+    drill, drill_json = build_drilldown(run_dir, results, predictions, seed=results["task"].get("seed") or 0) or (None, "")
     env = _environment()
     static = _HERE / "static"
     html = env.get_template("report.html.j2").render(
         ctx=ctx, css=(static / "report.css").read_text(encoding="utf-8"), charts=_charts(ctx), learning=learning_curve_svg(results),
-        script=(static / "sort.js").read_text(encoding="utf-8"), drill=drill, drill_json=embed_json(drill) if drill else "",
+        script=(static / "sort.js").read_text(encoding="utf-8"), drill=drill, drill_json=drill_json,
         drill_script=(static / "drilldown.js").read_text(encoding="utf-8"), classes=_classification(results, predictions),
         diff=diff, diff_changes=_diff_changes(diff))
     write_atomic(run_dir / "report.html", html)

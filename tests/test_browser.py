@@ -11,17 +11,19 @@ from __future__ import annotations
 import http.server
 import os
 import re
-import shutil
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from advisor import compare
+from reports import render_report
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-default-apps", "--hide-scrollbars"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from report_drilldown import measure  # noqa: E402
+from report_page import CHROMIUM, FLAGS, Chromium, constructed_run  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(os.environ.get("ADVISOR_SKIP_BROWSER")), reason="ADVISOR_SKIP_BROWSER set")]
@@ -81,3 +83,41 @@ def test_report_renders_offline_with_charts(classification_task, tmp_path, proxy
     assert len(svgs) >= 2 and all(re.search(r"<(rect|circle|polyline)", s) for s in svgs)
     assert "Recommendation:" in dom
     assert shot.stat().st_size > 20_000  # a blank page compresses to a few KB
+
+
+def test_drilldown_renders_and_a_filter_click_changes_the_rows(tmp_path, proxy):
+    page = render_report(constructed_run(tmp_path / "run", 300, 4))
+    with Chromium(tmp_path / "u", proxy=proxy) as browser:
+        browser.open(page.as_uri())
+        state = "[+dd.dataset.matching, document.querySelectorAll('.dd-table tbody tr').length]"
+        view = f"(function () {{ var dd = document.getElementById('dd-root'); return {state}; }})()"
+        assert browser.js(view) == [300, 100]  # every item matches; the first page of rows is drawn
+        browser.js("document.getElementById('dd-disagree').click()")
+        matching, rows = browser.js(view)
+        assert 0 < matching < 300 and rows == min(matching, 100)
+        browser.js("document.querySelector('.dd-table tbody tr').click()")  # the row's details: answers and retrieved chunks
+        details = browser.js("document.querySelector('.dd-details').innerText")
+        assert "Gold document: doc-" in details and "Retrieved 4 chunks; gold document among them:" in details
+        browser.js("document.getElementById('dd-disagree').click()")
+        browser.js("var q = document.getElementById('dd-q'); q.value = 'Q00007'; q.dispatchEvent(new Event('input'))")
+        assert browser.js(view) == [1, 1]  # the text search, case-insensitive, on the item id
+    with Chromium(tmp_path / "q", proxy=proxy) as browser:  # the same filter from the query string
+        browser.open(page.as_uri() + "?dd_disagree=1")
+        assert browser.js("+document.getElementById('dd-root').dataset.matching") == matching
+    assert RecordingProxy.seen == [], f"the report made network requests: {RecordingProxy.seen}"
+
+
+def test_without_javascript_the_rest_of_the_report_shows(tmp_path, proxy):
+    page = render_report(constructed_run(tmp_path / "run", 20, 2))
+    with Chromium(tmp_path / "u", proxy=proxy) as browser:
+        browser.send("Emulation.setScriptExecutionDisabled", value=True)
+        browser.open(page.as_uri())
+        dom = browser.send("DOM.getOuterHTML", nodeId=browser.send("DOM.getDocument")["root"]["nodeId"])["outerHTML"]
+    assert "Results" in dom and "<svg" in dom and "This view needs JavaScript" in dom
+    assert re.search(r'<div id="dd-root" hidden="">\s*</div>', dom)  # nothing drawn, nothing broken
+
+
+def test_a_page_of_10000_items_by_10_trials_meets_its_budget(tmp_path):
+    row = measure(10_000, 10, tmp_path, repeat=1)
+    assert row["html_mb"] < 10 and row["sampled"] is None
+    assert row["interactive_ms"] < 2000 and row["filter_ms"] < 2000, row

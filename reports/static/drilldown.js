@@ -6,6 +6,14 @@
   if (!source || !root) return;
   var D = JSON.parse(source.textContent), T = D.trials, kind = D.rule.kind, PAGE = 100;
   var ID = 0, INPUT = 1, TARGET = 2, GOLD = 3, CELLS = 4, FOUND = 5;
+  D.items.forEach(function (item) {  // expand reports/drilldown.py's _compact: every cell [answer, score] or null
+    var cells = item[CELLS];
+    for (var k = 0; k < cells.length; k++) {
+      var c = cells[k];
+      if (typeof c === "number") cells[k] = [item[TARGET], c];
+      else if (c && typeof c[0] === "number") cells[k] = [D.answers[c[0]], c[1]];
+    }
+  });
   var params = new URLSearchParams(location.search);
   var state = {disagree: params.get("dd_disagree") === "1", pickwrong: params.get("dd_pickwrong") === "1",
                label: params.get("dd_label") || "", q: (params.get("dd_q") || "").toLowerCase(),
@@ -168,8 +176,8 @@
     root.dataset.visible = Math.min(rows.length, state.shown);
   }
 
-  var first = D.items.filter(matches)[0], open = params.get("dd_open");
-  if (open) state.open[open === "first" && first ? first[ID] : open] = true;
+  var open = params.get("dd_open"), first = open === "first" ? D.items.find(matches) : null;
+  if (open) state.open[first ? first[ID] : open] = true;
   root.hidden = false;
   draw();
   root.dataset.readyMs = Math.round(performance.now());
