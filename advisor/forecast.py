@@ -38,7 +38,7 @@ class TrialForecast:
     warnings: list[str] = field(default_factory=list)
 
 
-def measure(lm, seconds: float = 3.0, length: int = 256) -> Throughput:
+def measure(lm, seconds: float = 1.0, length: int = 128) -> Throughput:
     """Positions/s of the model here: forward passes, then training steps, each for about `seconds`."""
     import torch
 
@@ -107,11 +107,18 @@ def trial_forecast(trial, splits, spec, encode, throughput: Throughput, eos: int
     return out
 
 
-def forecast_lines(trials, splits, spec, throughput: Throughput | None = None) -> list[str]:
-    """--dry-run lines: one per trial (positions, expected time), then the total and its warnings."""
+def forecast_lines(trials, splits, spec, throughput: Throughput | None = None, device: str = "cpu") -> list[str]:
+    """--dry-run lines: one per trial (positions, expected time on `device`), then the total and its warnings."""
+    import torch
+
+    from advisor.matrix import single_local
     from baselines.engine import LanguageModel
 
-    lm = LanguageModel.load(spec.model)
+    if not single_local(spec):
+        return ["forecast: only for a task with one local model so far"]
+    if throughput is None and device.startswith("cuda") and not torch.cuda.is_available():
+        return ["forecast: planned for a GPU this machine lacks, so its throughput cannot be measured here"]
+    lm = LanguageModel.load(spec.model_entries()[0].model, device=device)
     throughput = throughput or measure(lm)
     encode = lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
     rows = [trial_forecast(t, splits, spec, encode, throughput, lm.tokenizer.eos_token_id) for t in trials]

@@ -209,7 +209,7 @@ def dry_run(path, out: Path | None = None, device: str = "auto") -> list[str]:
         sized = (f"  (train batch {t.settings['batch_size']}, gradient checkpointing {'on' if t.settings['gradient_checkpointing'] else 'off'})"
                  if "gradient_checkpointing" in t.settings else "")
         lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}{sized}")
-    return (lines + forecast(trials, splits, spec) + forecast_lines(trials, splits, spec)
+    return (lines + forecast(trials, splits, spec) + forecast_lines(trials, splits, spec, device=hardware.device)
             + [f"{len(trials)} trial(s); nothing was run (--dry-run)"])
 
 
