@@ -106,7 +106,7 @@
 
   var table = el("table", {"class": "dd-table"}), head = el("tr"), body = el("tbody");
   var columns = [["id", "item"], ["input", "input"], ["gold", "gold answer"]].concat(hasGold ? [["document", "gold document"]] : [])
-    .concat(T.map(function (t) { return [t.name, t.name + (t.role ? " (" + t.role + ")" : "")]; }));
+    .concat(T.map(function (t) { return [t.name, t.name + (t.role && t.role !== t.name ? " (" + t.role + ")" : "")]; }));
   columns.forEach(function (c) {
     var th = el("th", {"data-col": c[0], title: "click to sort"}, c[1]);
     th.addEventListener("click", function () { state.dir = state.sort === c[0] ? -state.dir : 1; state.sort = c[0]; draw(); });
@@ -125,7 +125,9 @@
     T.forEach(function (t, k) {
       var cell = item[CELLS][k], found = item[FOUND][k], r = right(cell);
       var h = el("h4", {"class": r === null ? "" : r ? "right" : "wrong"});
-      h.textContent = t.name + ": " + (cell ? cell[0] : "(no answer)") + (cell && cell[1] !== null ? "  [" + D.rule.display + " " + cell[1] + "]" : "");
+      var mark = r === null ? (cell && cell[1] !== null ? D.rule.display + " " + cell[1] : "") : (r ? "right" : "wrong") +
+        (kind === "threshold" ? ", " + D.rule.display + " " + cell[1] : "");
+      h.textContent = t.name + ": " + (cell ? cell[0] : "(no answer)") + (mark ? "  [" + mark + "]" : "");
       box.append(h);
       if (!found) return;
       var hit = item[GOLD] !== null && found.some(function (f) { return D.chunks[f[0]][0] === item[GOLD]; });
