@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.models import break_even, model_matrix
+
 
 @dataclass
 class Row:
@@ -53,6 +55,9 @@ class ReportContext:
     trials: list[dict] = field(default_factory=list)
     target_scale: dict[str, Any] | None = None
     training: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, Any] | None = None
+    """Models x strategies (`reports.models.model_matrix`), when the task compares several models."""
+    break_even: str | None = None
 
 
 def _note(trial: dict) -> str:
@@ -168,4 +173,5 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         arms=_arms(trials),
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=trials,
         target_scale=results.get("target_scale"), training=_training(trials, families),
+        models=model_matrix(trials, metric), break_even=break_even(results),
     )

@@ -90,3 +90,19 @@ def test_a_killed_run_resumes_without_sending_a_request_twice(tmp_path, served):
     assert all(proxy.seen[body] == 1 for body in answered_before)  # answered before the kill: never sent again
     assert max(proxy.delivered.values()) == 1 and sum(proxy.delivered.values()) == 4
     assert record["resources"]["cache_hits"] == 2 and record["resources"]["requests_sent"] == 2
+
+
+def test_classification_without_logprobs_maps_replies_and_counts_the_unparseable(tmp_path, served):
+    from tests.conftest import LABELED, write_classification_task
+
+    url, model_dir = served
+    task = write_classification_task(tmp_path, EMBEDDED_MODEL, "prompting: {shots: [0], templates: [terse]}")
+    task.write_text(task.read_text().replace("test: test.jsonl}", "test: test.jsonl, test_limit: 4}"))
+    with_models(task, f"[{endpoint('served', url, model_dir)}]")
+    run = compare(task, out=tmp_path / "run", isolate=False)
+    record = trials(run)["zero-shot"]
+    res, labels = record["resources"], sorted({label for _, label in LABELED})
+    assert record["status"] == "ok" and res["classification_replies"] == 4
+    assert res["classified_by_logprobs"] == 0  # transformers serve ignores logprobs: every reply is mapped from its text
+    assert sum(out not in labels for out in outputs(run, record)) == res["unparseable_replies"]
+    assert res["unparseable_rate"] == res["unparseable_replies"] / 4

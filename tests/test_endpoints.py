@@ -118,3 +118,23 @@ def test_failing_endpoints_fail_their_trials_only_and_never_leak_the_key(tmp_pat
     assert "[key]" in records["echoing/zero-shot"]["error"]  # the server repeated the key: scrubbed
     leaks = [str(p) for p in run.rglob("*") if p.is_file() and SENTINEL.encode() in p.read_bytes()]
     assert leaks == [] and SENTINEL not in done.stdout + done.stderr
+
+
+def test_report_matrix_and_break_even_read_results_only():
+    from reports.models import break_even, model_matrix
+
+    def trial(name, model, kind, strategy, f1, per_1k, one_time):
+        return {"name": f"{model}/{name}", "strategy": strategy, "status": "ok", "settings": {"model": {"name": model, "kind": kind}},
+                "metrics": {"token_f1": f1, "token_f1_ci95": [f1 - 0.1, f1 + 0.1]}, "latency": {"p95_ms": 900.0},
+                "cost": {"per_1k_queries_usd": per_1k, "one_time_usd": one_time}, "resources": {}}
+
+    trials = [trial("zero-shot", "api", "endpoint", "prompting", 0.5, 0.30, 0.0),
+              trial("zero-shot", "mine", "local", "prompting", 0.2, 0.05, 0.0),
+              trial("lora-r16", "mine", "local", "lora", 0.6, 0.05, 50.0)]
+    results = {"trials": trials, "task": {"metric": "token_f1", "spec": {"constraints": {"knowledge_changes": "monthly"}}},
+               "families": {"prompting": {"changes_weights": False}, "lora": {"changes_weights": True}}}
+    matrix = model_matrix(trials, "token_f1")
+    assert matrix["models"] == ["api", "mine"] and matrix["strategies"] == ["zero-shot", "lora-r16"]
+    assert "lora-r16" not in matrix["cells"]["api"] and matrix["cells"]["mine"]["lora-r16"]["usd_per_1k"] == 0.05
+    # $50 of training each month, saving $0.25 per 1k queries: 200,000 queries a month
+    assert "above 200,000 queries a month (retrained monthly" in break_even(results)
