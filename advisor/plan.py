@@ -4,10 +4,18 @@ The hash includes the device the plan is for (its type, the GPU's name, the prec
 it implies) and the versions of the numerical libraries, so a GPU run never reuses CPU trials (their
 speeds and prices) and an upgrade of torch or transformers measures again. The device index is left
 out: cuda:0 and cuda:1 of one machine share results.
+
+It also includes a fingerprint of the code that measures a trial (`code_fingerprint`), not only
+advisor's version: a run after any change to that code (an upgrade, a local edit) measures again
+instead of reusing results the old code produced.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from advisor.matrix import per_model
@@ -28,6 +36,7 @@ def _shared_inputs(spec, splits: Splits, device: DeviceInfo) -> dict:
 
     return {
         "advisor": __version__,
+        "code": code_fingerprint(),
         "model": fingerprint(spec.model),
         "data": splits.fingerprints,
         "fields": [spec.data.input, spec.data.target, spec.data.id],
@@ -38,6 +47,23 @@ def _shared_inputs(spec, splits: Splits, device: DeviceInfo) -> dict:
         "seed": spec.seed,
         "runtime": {**device.as_plan(), "versions": library_versions()},
     }
+
+
+MEASURING_CODE = ("contracts", "evaluators", "baselines", "advisor.execute")
+"""The packages (and the module) whose code produces a trial's record."""
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 over the source files (.py, and the prompt templates) of MEASURING_CODE, once per process."""
+    digest = hashlib.sha256()
+    for name in MEASURING_CODE:
+        found = importlib.util.find_spec(name)
+        root = Path(next(iter(found.submodule_search_locations))) if found.submodule_search_locations else Path(found.origin)
+        files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".txt")) if root.is_dir() else [root]
+        for path in files:
+            digest.update(f"{path.relative_to(root.parent)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _device(device: DeviceInfo | None) -> DeviceInfo:

@@ -144,6 +144,11 @@ class Strategy(ABC):
     @abstractmethod
     def predict(self, examples: list[Example]) -> list[Prediction]: ...
 
+    def answer_one(self, example: Example) -> Prediction:
+        """One query answered alone, the way it would be served (batch 1, retrieval included), after `predict`:
+        per-query latency is timed on it. It must leave the trial's own figures as `predict` left them."""
+        return self.predict([example])[0]
+
     def details(self) -> dict[str, Any]:
         """Extra JSON for the record; a `compare_with: {role: trial name}` key adds paired comparisons."""
         return {}

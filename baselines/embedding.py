@@ -50,18 +50,39 @@ class Embedder:
         model = self._load()
         return model.max_seq_length - model.tokenizer.num_special_tokens_to_add()
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text; cached rows are read, new ones computed and stored."""
+    def embed(self, texts: list[str], cache: bool = True) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text (`embed_timed` without the time)."""
+        return self.embed_timed(texts, cache)[0]
+
+    def embed_timed(self, texts: list[str], cache: bool = True) -> tuple[np.ndarray, float]:
+        """(vectors, seconds the embedding of these texts took). Cached rows are read, new ones computed and stored
+        with their share of their batch's time, so a text read from the cache still counts what it cost: a trial
+        that finds another trial's embeddings is charged for them too. `cache=False` computes every text here
+        (a served query is never in a cache) and stores nothing."""
+        import time
+
         keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-        todo = sorted({k: t for k, t in zip(keys, texts) if not (self._dir / f"{k}.npy").exists()}.items())
-        if todo:
-            self._dir.mkdir(parents=True, exist_ok=True)
+        todo = sorted({k: t for k, t in zip(keys, texts) if not cache or not (self._dir / f"{k}.npz").exists()}.items())
+        computed: dict[str, tuple[np.ndarray, float]] = {}
         for start in range(0, len(todo), _STORE_EVERY):  # store as we go: an interrupted run keeps its work
             part = todo[start : start + _STORE_EVERY]
+            began = time.perf_counter()
             vectors = self._load().encode([t for _, t in part], batch_size=self.batch_size, normalize_embeddings=True,
                                           convert_to_numpy=True, show_progress_bar=False)
+            share = (time.perf_counter() - began) / len(part)
             for (key, _), vec in zip(part, vectors):
-                tmp = self._dir / f"{key}.tmp.npy"
-                np.save(tmp, vec.astype(np.float32))
-                tmp.replace(self._dir / f"{key}.npy")
-        return np.stack([np.load(self._dir / f"{k}.npy") for k in keys]) if keys else np.zeros((0, 0), np.float32)
+                computed[key] = (vec.astype(np.float32), share)
+                if cache:
+                    self._dir.mkdir(parents=True, exist_ok=True)
+                    tmp = self._dir / f"{key}.tmp.npz"
+                    np.savez(tmp, vector=computed[key][0], seconds=share)
+                    tmp.replace(self._dir / f"{key}.npz")
+        rows = [computed.get(k) or _read(self._dir / f"{k}.npz") for k in keys]
+        if not rows:
+            return np.zeros((0, 0), np.float32), 0.0
+        return np.stack([v for v, _ in rows]), float(sum(t for _, t in rows))
+
+
+def _read(path) -> tuple[np.ndarray, float]:
+    with np.load(path) as stored:
+        return stored["vector"], float(stored["seconds"])

@@ -99,7 +99,8 @@ class Resources(_Record):
     peak_rss_delta_mb: float | None = None
     memory_measured: str = ""
     forgetting_s: float | None = None
-    reused_setup_s: float = Field(0.0, description="Training time of another trial whose weights this one reused.")
+    reused_setup_s: float = Field(0.0, description="Original time of setup work this trial reused instead of doing (another "
+                                  "trial's training, corpus embeddings read from the cache): charged in its one-time cost.")
 
 
 class Forgetting(_Record):

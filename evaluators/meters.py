@@ -107,3 +107,26 @@ class WallClock:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+LATENCY_QUERIES = 16
+"""Test queries timed one at a time for the per-query latency."""
+
+
+def per_query_latency(answer_one, items: list, n: int = LATENCY_QUERIES, seed: int = 0) -> dict[str, float | int | None]:
+    """p50 / p95 ms of `answer_one(item)` on `n` items drawn from `items` (seeded), each timed alone after one
+    untimed warm-up call (lazy loads, first-call kernels): what one query waits when it is served by itself."""
+    import random
+
+    import numpy as np
+
+    sample = random.Random(seed).sample(items, min(n, len(items)))
+    if not sample:
+        return {"p50_ms": None, "p95_ms": None, "n": 0}
+    answer_one(sample[0])
+    times = []
+    for item in sample:
+        began = time.perf_counter()
+        answer_one(item)
+        times.append(1000 * (time.perf_counter() - began))
+    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2), "n": len(times)}

@@ -141,7 +141,7 @@ def fake_embedder(monkeypatch):
     from baselines.embedding import Embedder
     from baselines.rag.chunking import whitespace_tokens
 
-    monkeypatch.setattr(Embedder, "embed", lambda self, texts: fake_embed(texts))
+    monkeypatch.setattr(Embedder, "embed_timed", lambda self, texts, cache=True: (fake_embed(texts), 0.0))
     monkeypatch.setattr(Embedder, "token_spans", lambda self, text: whitespace_tokens(text))
     monkeypatch.setattr(Embedder, "text_budget", 10_000)
 

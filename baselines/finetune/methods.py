@@ -52,14 +52,9 @@ class IA3Options(TrainOptions):
     feedforward_modules: list[str] | None = Field(None, description="Which targets are feed-forward (scaled on input).")
 
 
-def _training_memory(memory) -> dict[str, float]:
-    """The training's peak figures; a GPU peak includes the weights loaded before training (the estimate's weights term)."""
-    m = memory.as_dict()
-    out = {"train_peak_rss_mb": m["peak_rss_mb"], "train_rss_delta_mb": m["peak_rss_delta_mb"]}
-    if "peak_cuda_mb" in m:
-        out.update(train_peak_cuda_mb=m["peak_cuda_mb"], train_cuda_delta_mb=m["peak_cuda_delta_mb"],
-                   train_cuda_reserved_mb=m["peak_cuda_reserved_mb"])
-    return out
+TRAIN_MEMORY = {"peak_rss_mb": "train_peak_rss_mb", "peak_rss_delta_mb": "train_rss_delta_mb", "peak_cuda_mb": "train_peak_cuda_mb",
+                "peak_cuda_delta_mb": "train_cuda_delta_mb", "peak_cuda_reserved_mb": "train_cuda_reserved_mb"}
+"""PeakMemory's figures -> the training's (a GPU peak includes the weights loaded before training: the estimate's weights term)."""
 
 
 @contextmanager
@@ -157,7 +152,7 @@ class FineTune(Strategy):
                                checkpoints=self.ctx.trial_dir / "checkpoints", precision=self.device.precision,
                                optimizer_name=self.optimizer, progress=self.ctx.progress)
         if not self.state.get("reused_finished_training"):  # a reload's memory is not the training's: it keeps the original figures
-            self.state["train_memory"] = _training_memory(memory)
+            self.state["train_memory"] = {TRAIN_MEMORY[k]: v for k, v in memory.as_dict().items()}
             remember(self.ctx.trial_dir / "checkpoints", train_memory=self.state["train_memory"])
         self.lm.model = self.serving_model(model)
         if self.state.get("resumed_from_epoch"):
@@ -195,11 +190,10 @@ class FineTune(Strategy):
             "weights_mb": round(self.weights_mb, 1),
             "adapter_mb": round(dir_mb(self.ctx.trial_dir / "checkpoints" / f"epoch-{best}", "trainable.safetensors"), 2),
             "train_s": round(state["train_s"], 2),
-            "training_reused": bool(state.get("reused_finished_training")),  # train_s is then the original training's
+            "training_reused": bool(state.get("reused_finished_training")),  # train_s and memory are then the original training's
             "train_tokens": state["tokens"],
             "tokens_per_s": round(state["tokens"] / state["train_s"], 1) if state["train_s"] else None,
             "train_steps": state["step"],
-            # the training's own memory, also when it was reloaded (None: a checkpoint written before it was kept)
             **(state.get("train_memory") or {"train_peak_rss_mb": None, "train_rss_delta_mb": None}),
             "longest_train_tokens": self.longest,
             **self.device.as_resources(),
@@ -228,8 +222,7 @@ class FineTune(Strategy):
             "best_epoch": state["best_epoch"],
             "stopped_early": state["stopped_early"],
             "resumed_from_epoch": state.get("resumed_from_epoch"),
-            "training_reused": ("a finished training reloaded from its checkpoint: train_s and the training memory are that "
-                                "training's (--fresh trains again)") if state.get("reused_finished_training") else None,
+            "training_reused": "a finished training reloaded: train_s and memory are that training's" if state.get("reused_finished_training") else None,
             "n_train": self.n_train,
             "n_validation": self.n_val,
             "validation_from": self.val_source,

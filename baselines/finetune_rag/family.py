@@ -91,6 +91,9 @@ class FinetuneRag(Strategy):
     def predict(self, examples: list[Example]) -> list[Prediction]:
         return self.rag.predict(examples)
 
+    def answer_one(self, example: Example) -> Prediction:
+        return self.rag.answer_one(example)
+
     def extra_metrics(self, examples: list[Example], predictions: list[Prediction]) -> dict[str, Any]:
         return self.rag.extra_metrics(examples, predictions)
 
@@ -107,9 +110,9 @@ class FinetuneRag(Strategy):
         return None
 
     def resources(self) -> dict[str, Any]:
-        tuned = self.tuned.resources()
-        return {**self.rag.resources(), "training_from": self.tuned_name,
-                "reused_setup_s": round(self.tuned.state["train_s"], 2) if self.reused else 0.0,
+        tuned, rag = self.tuned.resources(), self.rag.resources()
+        training = self.tuned.state["train_s"] if self.reused else 0.0
+        return {**rag, "training_from": self.tuned_name, "reused_setup_s": round(rag["reused_setup_s"] + training, 2),
                 **{k: tuned[k] for k in ("weights_mb", "adapter_mb", "train_s", "device", "optimizer")}}
 
     def details(self) -> dict[str, Any]:

@@ -96,7 +96,9 @@ class Prompting(Strategy):
         from contracts.spec import EMBEDDED_EMBEDDER
         from baselines.embedding import Embedder
 
-        embedder = Embedder(EMBEDDED_EMBEDDER, device=self.ctx.device)
+        if getattr(self, "_embedder", None) is None:  # loaded once per trial, as a server would
+            self._embedder = Embedder(EMBEDDED_EMBEDDER, device=self.ctx.device)
+        embedder = self._embedder
         pool_vecs = embedder.embed([e.input for e in self.pool])
         query_vecs = embedder.embed([e.input for e in examples])
         k = min(self.settings["shots"], len(self.pool))
@@ -137,6 +139,10 @@ class Prompting(Strategy):
             if name == self.chosen:
                 chosen_preds = preds
         return chosen_preds
+
+    def answer_one(self, example: Example) -> Prediction:
+        """With the chosen template only: a served query runs one prompt, not every template."""
+        return self._answer(self.chosen, [example])[0]
 
     def details(self) -> dict[str, Any]:
         tests = [v["test"] for v in self.template_scores.values() if "test" in v]
