@@ -110,3 +110,38 @@ def test_combined_trials_wait_for_their_fine_tuned_trial_and_weight_changes_for_
     # a fine-tuned trial already stored (not in this batch) is no prerequisite any more
     combined = next(t for t in trials if t.name == "lora-r8+rag/fixed-256/flat")
     assert executor._prerequisites([combined], spec, splits)[combined.id] == {BASE}
+
+
+def _running_trials() -> list[int]:
+    """Pids of Ray workers running an advisor trial now."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "cmdline").read_bytes().startswith(b"ray::advisor trial "):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_running_tasks_and_the_same_command_resumes(classification_task, tmp_path, local_ray):
+    task = classification_task("prompting: {shots: [0, 1, 2], templates: [terse]}")
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 300
+        while not _running_trials() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        compare(task, out=tmp_path / "run", executor=RayExecutor())
+    deadline = time.monotonic() + 30
+    while _running_trials() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _running_trials() == []  # cancelled, not left running
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["complete"] is False
+    resumed = compare(task, out=tmp_path / "run", executor=RayExecutor())
+    assert [t["status"] for t in _trials(resumed)] == ["ok", "ok", "ok"]
