@@ -121,7 +121,7 @@ def test_fp16_training_runs_under_autocast_with_a_grad_scaler(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     from baselines.finetune.data import IGNORE, Tokenized
-    from baselines.finetune.methods import LoraOptions
+    from baselines.finetune.family import LoraOptions
     from baselines.finetune.train import train
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -234,7 +234,7 @@ def test_answering_batch_is_sized_to_the_gpu_and_unchanged_on_the_cpu(tiny_model
     assert answer_batch_size("cuda", 40 * 2**30, 100 * 2**20) == 64
     assert answer_batch_size("cuda", 2**30, 100 * 2**20) == 5
     assert answer_batch_size("cuda", 2**20, 100 * 2**20) == 1
-    assert "batch_size" not in (ROOT / "baselines" / "finetune" / "methods.py").read_text().split("def predict")[1].split("def ")[0]
+    assert "batch_size" not in (ROOT / "baselines" / "finetune" / "family.py").read_text().split("def predict")[1].split("def ")[0]
 
 
 # 9. results never reused across devices, precisions, optimizers or library versions

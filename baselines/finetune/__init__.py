@@ -1,3 +1,5 @@
-"""Fine-tuning strategy families (lora, qlora, ia3, full) sharing one training loop; see methods.py and train.py."""
+"""Fine-tuning strategy families (lora, qlora, ia3, full) in family.py, sharing one training loop (train.py)."""
 
-from baselines.finetune import methods  # noqa: F401  (registers the strategies)
+from baselines.finetune.family import IA3, FineTune, Full, Lora, QLora  # registers lora, qlora, ia3, full
+
+__all__ = ["IA3", "FineTune", "Full", "Lora", "QLora"]

@@ -7,7 +7,7 @@ tokens/s, the exact resume point. With Trainer the same figures come through cal
 checkpoint layout and RNG handling are its own, its defaults move between major versions (the venv
 has transformers 5), and QLoRA's paged optimizer or the CPU fallback would be strings in
 TrainingArguments rather than one visible line. The methods differ only in how the model is built
-(`methods.py`); they all call `train()` below.
+(`family.py`); they all call `train()` below.
 
 Checkpoints: after every epoch, `<dir>/epoch-N/` holds the trainable weights (the adapter, or all
 weights for full fine-tuning), the optimizer state, the RNG state and `state.json` (step, curves,

@@ -25,7 +25,7 @@ from contracts.records import Example, Prediction
 from contracts.spec import Strict
 from baselines.registry import strategies
 from baselines.base import Strategy
-from baselines.finetune.methods import FineTune
+from baselines.finetune.family import FineTune
 from baselines.rag import Rag
 
 
