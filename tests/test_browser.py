@@ -118,6 +118,6 @@ def test_without_javascript_the_rest_of_the_report_shows(tmp_path, proxy):
 
 
 def test_a_page_of_10000_items_by_10_trials_meets_its_budget(tmp_path):
-    row = measure(10_000, 10, tmp_path, repeat=1)
+    row = measure(10_000, 10, tmp_path, repeat=3)  # the median of three opens: one slow open on a busy machine is noise
     assert row["html_mb"] < 10 and row["sampled"] is None
     assert row["interactive_ms"] < 2000 and row["filter_ms"] < 2000, row
