@@ -79,8 +79,13 @@ def main() -> None:
         print(" ".join(f"{r[h]!s:>18}" for h in header))
         if r["sampled"]:
             print(f"{'':>18} sampled: {r['sampled']}")
-    ok = all(r["html_mb"] < BUDGET_MB and r["interactive_ms_max"] < 1000 * BUDGET_S and r["filter_ms_max"] < 1000 * BUDGET_S for r in rows)
-    print(f"budget ({BUDGET_MB:.0f} MB; interactive and a filter click under {BUDGET_S:.0f} s, slowest open): {'met' if ok else 'MISSED'}; "
+    def within(suffix: str) -> bool:
+        return all(r["html_mb"] < BUDGET_MB and r[f"interactive_ms{suffix}"] < 1000 * BUDGET_S and r[f"filter_ms{suffix}"] < 1000 * BUDGET_S
+                   for r in rows)
+
+    ok = {"median": within(""), "slowest": within("_max")}
+    print(f"budget ({BUDGET_MB:.0f} MB; interactive and a filter click under {BUDGET_S:.0f} s): median open "
+          f"{'met' if ok['median'] else 'MISSED'}, slowest open {'met' if ok['slowest'] else 'MISSED'}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     out = ROOT / "benchmarks" / "results" / "report_drilldown.json"
     out.parent.mkdir(parents=True, exist_ok=True)
