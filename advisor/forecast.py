@@ -112,11 +112,12 @@ def forecast_lines(trials, splits, spec, throughput: Throughput | None = None, d
     import torch
 
     from advisor.matrix import single_local
+    from baselines.device import device_type
     from baselines.engine import LanguageModel
 
     if not single_local(spec):
         return ["forecast: only for a task with one local model so far"]
-    if throughput is None and device.startswith("cuda") and not torch.cuda.is_available():
+    if throughput is None and device_type(device) == "cuda" and not torch.cuda.is_available():
         return ["forecast: planned for a GPU this machine lacks, so its throughput cannot be measured here"]
     lm = LanguageModel.load(spec.model_entries()[0].model, device=device)
     throughput = throughput or measure(lm)
