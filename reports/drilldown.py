@@ -72,8 +72,11 @@ def _prompt(trial: dict) -> dict | None:
 
 
 def _roles(results: dict) -> dict[str, str]:
-    pick, zero = pick_and_zero_shot(results)
-    return {name: role for name, role in ((zero, "zero-shot"), (pick, "pick")) if name}
+    roles: dict[str, str] = {}
+    for name, role in zip(pick_and_zero_shot(results), ("pick", "zero-shot")):
+        if name:
+            roles[name] = f"{roles[name]}, {role}" if name in roles else role
+    return roles
 
 
 class _Chunks:
