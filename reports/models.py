@@ -65,7 +65,7 @@ def break_even(results: dict) -> str | None:
     prices = (f"{tuned['name']}: ${f['per_1k_queries_usd']:.4g} per 1k queries after ${f['one_time_usd']:.4g} of training; "
               f"{hosted['name']}: ${h['per_1k_queries_usd']:.4g} per 1k queries")
     if saving <= 0:
-        return f"The fine-tuned {tuned['name']} never becomes cheaper than {hosted["name"]} at the measured serving costs ({prices})."
+        return f"The fine-tuned {tuned['name']} never becomes cheaper than {hosted['name']} at the measured serving costs ({prices})."
     volume = max(training, 0.0) / saving / months
     horizon = f"retrained {changes}" if changes not in ("never", "yearly") else "its training spread over 12 months"
     return (f"Serving the fine-tuned {tuned['name']} ourselves becomes cheaper than {hosted['name']} above {volume:,.0f} queries "
