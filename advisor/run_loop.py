@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
-import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -29,17 +27,13 @@ from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
 from advisor.learning_curve import forecast
 from advisor.forecast import forecast_lines
-from advisor.plan import TRAIN_SIZE
 from advisor.prechecks import validation_pass
 from advisor.results_writer import header, write_results
+from advisor.reuse import default_out, lacks_forgetting, reusable
 from advisor.rundir import RunDir
 from advisor.task import check_task
 from contracts.io import read_json, write_json
 from contracts.records import Splits, Trial, TrialRecord
-
-RUNS_ROOT = Path("runs")
-"""Where runs go without --out: relative to the working directory, like the README says."""
-
 
 class Interrupt:
     """Ctrl-C for one run: remembered, then raised. The flag makes sure a KeyboardInterrupt that lands
@@ -63,15 +57,30 @@ class Executor(Protocol):
         Executors that run trials at once add `run_many` (see _Run.run_all, advisor.ray_executor)."""
 
 
+def _start(proc) -> None:
+    """Start a worker with SIGINT blocked, so that a Ctrl-C reaching the process group while the worker starts
+    stays pending there; the worker then ignores it (`_leave_ctrl_c_to_the_parent`)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """In a worker: the parent alone handles Ctrl-C (it terminates the worker; an interrupted trial is not
+    stored), so a worker never prints a KeyboardInterrupt traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _worker(trial: Trial, spec_path: str, out: str, messages, device: str) -> None:
     """Entry point of a trial's worker process; reports progress through `messages`."""
+    _leave_ctrl_c_to_the_parent()
     quiet_libraries()
-    try:
-        spec, splits, _ = check_task(spec_path)
-        execute_trial(trial, spec, splits, RunDir(Path(out)), progress=lambda done, total, what: messages.put((done, total, what)),
-                      isolation="own worker process", device=device)
-    except KeyboardInterrupt:
-        pass  # the parent handles Ctrl-C; an interrupted trial is simply not stored
+    spec, splits, _ = check_task(spec_path)
+    execute_trial(trial, spec, splits, RunDir(Path(out)), progress=lambda done, total, what: messages.put((done, total, what)),
+                  isolation="own worker process", device=device)
 
 
 def _base_worker(spec_path: str, out: str, device: str) -> None:
@@ -81,6 +90,7 @@ def _base_worker(spec_path: str, out: str, device: str) -> None:
     from baselines.models import cache_dir
     from evaluators.forgetting import base_scores
 
+    _leave_ctrl_c_to_the_parent()
     quiet_libraries()
     spec, _, _ = check_task(spec_path)
     base_scores(spec, Path(out), cache_dir(), base_model(spec, device))
@@ -115,7 +125,7 @@ class LocalExecutor:
                 or store.root in self._base_scored):
             return
         proc = mp.get_context("spawn").Process(target=_base_worker, args=(str(spec.source), str(store.root), self.device), daemon=True)
-        proc.start()
+        _start(proc)
         _wait(proc, interrupt)
         self._base_scored.add(store.root)  # a failure shows in the trial's forgetting record, which tries again
 
@@ -126,7 +136,7 @@ class LocalExecutor:
         ctx = mp.get_context("spawn")
         messages = ctx.Queue()
         proc = ctx.Process(target=_worker, args=(trial, str(spec.source), str(store.root), messages, self.device), daemon=True)
-        proc.start()
+        _start(proc)
         try:
             while proc.is_alive() or not messages.empty():
                 interrupt.check()
@@ -150,40 +160,6 @@ class LocalExecutor:
         return record
 
 
-def _lacks_forgetting(record: dict, spec) -> bool:
-    """A stored trial that changed weights but was scored on other benchmarks (or none) than the spec asks
-    for now: it must run again (its training reloads from its checkpoint) so forgetting is measured."""
-    from baselines import strategies
-    from evaluators.forgetting import covers
-
-    if not (spec.forgetting and spec.forgetting.benchmarks and strategies.get(record["strategy"]).changes_weights) \
-            or TRAIN_SIZE in (record.get("settings") or {}):  # learning-curve points measure quality only
-        return False
-    return (record.get("forgetting") or {}).get("applies") is not False and not covers(record.get("forgetting"), spec)
-
-
-def _reusable(trial: Trial, store: RunDir, spec) -> dict | None:
-    """A finished record of this exact trial, here or in an earlier run of the same task, measured on
-    the forgetting benchmarks the spec asks for."""
-    if (record := store.finished(trial)) and not _lacks_forgetting(record, spec):
-        return record
-    for other in sorted(store.root.parent.glob(f"{spec.name}-*"), reverse=True):
-        if other == store.root or not (record := RunDir(other).finished(trial)) or _lacks_forgetting(record, spec):
-            continue
-        shutil.copytree(other / "trials" / trial.id, store.trial_dir(trial), dirs_exist_ok=True)
-        store.save_trial(TrialRecord.model_validate({**record, "reused_from": str(other)}))
-        return record
-    return None
-
-
-def default_out(spec, resume: bool = True) -> Path:
-    """The newest unfinished run of this task (to resume it), else a new timestamped folder."""
-    runs = sorted(RUNS_ROOT.glob(f"{spec.name}-*"), reverse=True)
-    if resume and runs and (results := read_json(runs[0] / "results.json")) is not None and not results.get("complete"):
-        return runs[0]
-    return RUNS_ROOT / f"{spec.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-
-
 def _device_line(device) -> str:
     from baselines.device import ADAMW, PAGED_ADAMW_8BIT
 
@@ -205,7 +181,7 @@ def dry_run(path, out: Path | None = None, device: str = "auto") -> list[str]:
     lines = [str(w) for w in warnings] + [_device_line(hardware)]
     for t in trials:
         record = store.finished(t) if store else None
-        state = ("stored, will be reused" if not _lacks_forgetting(record, spec) else "stored, runs again for forgetting") if record else "to run"
+        state = ("stored, will be reused" if not lacks_forgetting(record, spec) else "stored, runs again for forgetting") if record else "to run"
         sized = (f"  (train batch {t.settings['batch_size']}, gradient checkpointing {'on' if t.settings['gradient_checkpointing'] else 'off'})"
                  if "gradient_checkpointing" in t.settings else "")
         lines.append(f"{t.name:32} {t.family:12} {t.hash[:12]}  {state}{sized}")
@@ -249,7 +225,7 @@ class _Run:
             self.overall, self._running, todo = self.bars.add_task("trials", total=len(self.trials)), {}, []
             for trial in self.trials:
                 self.interrupt.check()
-                if not fresh and (stored := _reusable(trial, self.store, self.spec)):
+                if not fresh and (stored := reusable(trial, self.store, self.spec)):
                     self.console.print(f"  reused {trial.name} ({stored['status']})")
                     self.bars.advance(self.overall)
                 else:
