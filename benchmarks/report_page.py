@@ -28,17 +28,25 @@ class Chromium:
     """One headless chromium and its first tab, driven over the DevTools protocol (websocket-client)."""
 
     def __init__(self, user_dir: Path, proxy: str | None = None, size: tuple[int, int] = (1280, 1600)):
-        import websocket
-
         assert CHROMIUM, "chromium is not installed: `make test` installs Debian's chromium (or set ADVISOR_SKIP_BROWSER=1)"
         net = [f"--proxy-server={proxy}", "--proxy-bypass-list=<-loopback>"] if proxy else []
+        port_file = Path(user_dir) / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)  # a profile used before keeps the old port's file
         self.proc = subprocess.Popen([CHROMIUM, *FLAGS, *net, f"--user-data-dir={user_dir}", "--remote-debugging-port=0",
                                       f"--window-size={size[0]},{size[1]}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file, deadline = Path(user_dir) / "DevToolsActivePort", time.monotonic() + 60
+        try:
+            self._connect(port_file)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, port_file: Path) -> None:
+        import websocket
+
+        deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
                 raise RuntimeError("chromium did not open its DevTools port within 60 s")
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
