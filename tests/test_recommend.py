@@ -171,7 +171,8 @@ def stored(tmp_path, name, strategy, outputs, refs, p95=50.0, settings=None, **r
                        "output_tokens": len(refs), **resources}}
     folder = tmp_path / "trials" / name
     folder.mkdir(parents=True)
-    (folder / "predictions.jsonl").write_text("".join(json.dumps({"output": o, "target": r}) + "\n" for o, r in zip(outputs, refs)))
+    (folder / "predictions.jsonl").write_text("".join(json.dumps({"id": str(i), "output": o, "target": r}) + "\n"
+                                                      for i, (o, r) in enumerate(zip(outputs, refs))))
     return t
 
 
