@@ -129,3 +129,14 @@ def test_a_lower_is_better_headline_ranks_the_lowest_first():
     results["metrics"]["token_f1"] |= {"higher_is_better": False, "unit": "ms"}
     ctx = build_context(results)
     assert [r.name for r in ctx.rows] == ["zero-shot", "lora-r16", "rag/sentence/hnsw"] and ctx.metric_unit == "ms"
+
+
+def test_report_md_carries_the_decision(classification_task, tmp_path):
+    """report.md has the recommendation, its rationale and what would change it, as report.html does."""
+    out = compare(classification_task(), out=tmp_path / "run", isolate=False)
+    results = json.loads((out / "results.json").read_text())
+    md = (out / "report.md").read_text()
+    rec = results["recommendation"]
+    assert rec["pick"] and f"{rec['pick']} ({rec['confidence']} confidence)" in md
+    assert all(s["text"].split(":")[0] in md for s in rec["rationale"])
+    assert "What would change this decision" in md
