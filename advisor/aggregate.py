@@ -7,11 +7,11 @@ the trial every other is compared with ("best") is the best one that may be pick
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from advisor.eligibility import exclusions
 from advisor.matrix import pricing_for
+from advisor.rundir import read_predictions
 from evaluators.comparisons import compare_trials, detectable_from_spread, minimum_detectable_effect
 from evaluators.cost import break_even_queries, trial_cost
 
@@ -20,11 +20,8 @@ SELECTION = ("The trials are ranked on the same test set their scores are report
 
 
 def _outputs(run_root: Path, trial: dict) -> tuple[list[str], list[str]] | None:
-    path = run_root / "trials" / trial["id"] / "predictions.jsonl"
-    if not path.exists():
-        return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r["output"] for r in rows], [r["target"] for r in rows]
+    rows = list(read_predictions(run_root, trial).values())
+    return ([r["output"] for r in rows], [r["target"] for r in rows]) if rows else None
 
 
 def annotate(trials: list[dict], spec, run_root: Path, target_scale: dict | None = None) -> dict:
