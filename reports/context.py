@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.answers import answers_table
+from reports.cells import FactTable
+from reports.latency import latency_table
 from reports.models import break_even, model_matrix
+from reports.training import training_table
 
 
 @dataclass
@@ -58,6 +62,12 @@ class ReportContext:
     models: dict[str, Any] | None = None
     """Models x strategies (`reports.models.model_matrix`), when the task compares several models."""
     break_even: str | None = None
+    answers: FactTable | None = None
+    """qa / generation: precision, recall, ROUGE-L beside F1, grounding and retrieval, the generation budget and its hits."""
+    latency: FactTable | None = None
+    """Per-query latency at batch 1 beside the batch share, each with how it was measured."""
+    training_origin: FactTable | None = None
+    """Whether each weight-changing trial trained or reused a training, with the original training's figures."""
 
 
 def _note(trial: dict) -> str:
@@ -174,4 +184,5 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=trials,
         target_scale=results.get("target_scale"), training=_training(trials, families),
         models=model_matrix(trials, metric), break_even=break_even(results),
+        answers=answers_table(results), latency=latency_table(results), training_origin=training_table(results),
     )

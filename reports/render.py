@@ -8,6 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader
 
 from contracts.io import read_json, write_atomic
+from reports.cells import NOT_MEASURED
 from reports.charts import bar_chart_svg, line_chart_svg, pareto_front, scatter_svg
 from reports.classification import classification_extras
 from reports.context import ReportContext, build_context, pick_and_zero_shot
@@ -23,6 +24,7 @@ def _environment() -> Environment:
     env.filters["pct"] = lambda v: "" if v is None else f"{100 * v:.1f}"
     env.filters["money"] = lambda v: "" if v is None else (f"{v:.4f}" if v < 100 else f"{v:,.0f}")
     env.filters["num"] = lambda v: "" if v is None else (f"{v:.3f}" if isinstance(v, float) else v)
+    env.filters["known"] = lambda v: NOT_MEASURED if v is None or v == "" else v
     env.filters["in_unit"] = lambda v, unit: env.filters["pct" if unit == "%" else "num"](v)
     env.filters["tojson_short"] = _short_json
     env.filters["md"] = lambda v: str(v).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")

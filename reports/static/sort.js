@@ -1,5 +1,6 @@
 // Sort a table by a clicked header (progressive enhancement: the table reads fine without it).
-document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+document.querySelectorAll("table.sortable th").forEach(function (th) {
+  var col = th.cellIndex;  // the column within its own table (the page has several sortable tables)
   th.addEventListener("click", function () {
     var body = th.closest("table").tBodies[0];
     var asc = th.dataset.dir !== "asc";
