@@ -53,7 +53,7 @@ def annotate(trials: list[dict], spec, run_root: Path, target_scale: dict | None
     loaded = {k: v for k, v in loaded.items() if v is not None}
     if not loaded:
         return {"excluded": excluded}
-    refs = next(iter(loaded.values()))[1]
+    refs = max((v[1] for v in loaded.values()), key=len)  # the full test set: a budgeted run's stopped trials saw a subset
     same_items = {k: v[0] for k, v in loaded.items() if v[1] == refs}
     paired = [t for t in ok if t["name"] in same_items]
     eligible = [t for t in paired if t["name"] not in excluded]

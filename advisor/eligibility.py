@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from advisor.budgeted import stop_sentence
 from advisor.plan import TRAIN_SIZE
 from contracts.records import Forgetting, TrialRecord
 
@@ -100,12 +101,15 @@ def violations(trial: TrialRecord, constraints, changes_weights: bool, target_sc
 def exclusions(trials: list[TrialRecord | dict], spec, target_scale: dict | None = None) -> dict[str, list[str]]:
     """{trial name: reasons} for every trial that cannot be picked: failed ones and those breaking a constraint."""
     from baselines import family_facts
+    from evaluators import metrics
 
-    families = family_facts()
+    families, unit = family_facts(), metrics.get(spec.headline_metric).unit
     out: dict[str, list[str]] = {}
     for t in map(record, trials):
         if t.status == "ok" and (n := t.settings.get(TRAIN_SIZE)):
             out[t.name] = [f"a learning-curve point (trained on {n} examples), not a candidate"]
+        elif t.status == "ok" and t.stopped_early:
+            out[t.name] = [stop_sentence(t.stopped_early, unit)]
         elif t.status == "ok":
             if reasons := violations(t, spec.constraints, families[t.strategy].changes_weights, target_scale):
                 out[t.name] = reasons

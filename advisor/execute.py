@@ -43,6 +43,7 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
                   isolation: str = "in-process", device: str = "auto") -> TrialRecord:
     """`execute_trial` without storing the record: the trial's own files go to its folder, the caller saves
     the record (a Ray worker returns it to the driver, which alone writes records)."""
+    from advisor.budgeted import scored_on
     from baselines import Context, strategies
     from baselines.device import probe, resolve_device
     from evaluators import metrics
@@ -51,11 +52,12 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
     device = resolve_device(device)
     hardware = probe(device)
     record = TrialRecord(**TrialRecord.pending(trial).model_dump(exclude_unset=True, exclude={"status"}), status="ok", started_at=_now())
-    settings, train = curve_point(trial, spec, splits)  # a learning-curve point trains on a nested subset of train
     find = trial_finder(store, spec, splits, hardware)
+    work, splits = scored_on(trial, spec, splits, hardware)  # a budgeted run's rung: a test subset, in its full trial's folder
+    settings, train = curve_point(trial, spec, splits)  # a learning-curve point trains on a nested subset of train
     model = trial_model(spec, settings, store.root)  # the trial's own model in a `models:` plan (local or endpoint)
     spec, settings = model.spec, model.settings
-    ctx = Context(spec, train, store.trial_dir(trial), progress or (lambda *a: None),
+    ctx = Context(spec, train, store.trial_dir(work), progress or (lambda *a: None),
                   find_trial=model.find(find), model=model.lm, device=device)
     strategy = strategies.get(trial.family)(settings, ctx)
     try:  # the meter starts in the worker, before any model: on a GPU it reads torch's counters from here
@@ -65,15 +67,16 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
             with WallClock() as pred:
                 predictions = strategy.predict(splits.test)
             # an endpoint times each request itself; a local model is timed serving one query at a time
-            served = None if hasattr(model.lm, "latency_measured") else per_query_latency(strategy.answer_one, splits.test, seed=spec.seed)
+            timed = work is trial and not hasattr(model.lm, "latency_measured")  # a subset rung measures quality only
+            served = per_query_latency(strategy.answer_one, splits.test, seed=spec.seed) if timed else None
     except Exception as exc:  # noqa: BLE001 - any failure of one trial is recorded, the run goes on
         oom = type(exc).__name__ in ("OutOfMemoryError", "MemoryError")
-        (ctx.trial_dir / "error.txt").write_text(traceback.format_exc())
+        (store.trial_dir(trial) / "error.txt").write_text(traceback.format_exc())
         return record.model_copy(update={"status": "oom" if oom else "failed", "error": f"{type(exc).__name__}: {exc}"})
     refs = [e.target for e in splits.test]
     outputs = [p.output for p in predictions]
     per_item = metrics.get(spec.headline_metric).per_item  # each answer's own score, for the report's per-example view
-    write_jsonl(ctx.trial_dir / "predictions.jsonl",
+    write_jsonl(store.trial_dir(trial) / "predictions.jsonl",
                 [{**p.to_json(), "input": e.input, "target": e.target, **({"score": per_item(p.output, e.target)} if per_item else {})}
                  for p, e in zip(predictions, splits.test)])
     record.metrics = {**score_all(metrics.for_task(spec.task.type), outputs, refs, seed=spec.seed),
@@ -86,8 +89,9 @@ def measure_trial(trial: Trial, spec, splits: Splits, store: RunDir, progress: P
                            + ("; GPU: torch's peak allocated and reserved since the trial's start" if "peak_cuda_mb" in memory.as_dict() else ""),
         **strategy.resources(), **model.resources()})
     record.details = model.details(strategy.details()) | ({"generation_budget": ctx.budget} if ctx.budget else {})
-    record.latency = _latency(predictions, served, getattr(model.lm, "latency_measured", ""))
-    if spec.forgetting and spec.forgetting.benchmarks and train is splits:  # curve points: quality only
+    record.latency = (_latency(predictions, served, getattr(model.lm, "latency_measured", "")) if work is trial
+                      else Latency(measured="not measured: a budgeted run's subset rung measures quality only"))
+    if spec.forgetting and spec.forgetting.benchmarks and train is splits and work is trial:  # curve points, rungs: quality only
         record.forgetting = _forgetting(spec, strategy, store, record.resources, device)
     record.finished_at = _now()
     return record
@@ -97,9 +101,10 @@ def curve_point(trial: Trial, spec, splits: Splits) -> tuple[dict[str, Any], Spl
     """(the family's own settings, the splits it learns from): a learning-curve point's train is its nested,
     stratified subset (classification), and its size is no setting of the family."""
     from advisor.data import train_subset
+    from advisor.budgeted import TEST_SIZE
     from advisor.plan import TRAIN_SIZE
 
-    settings = {k: v for k, v in trial.settings.items() if k != TRAIN_SIZE}
+    settings = {k: v for k, v in trial.settings.items() if k not in (TRAIN_SIZE, TEST_SIZE)}
     return settings, train_subset(splits, trial.settings.get(TRAIN_SIZE), spec.seed, spec.task.type == "classification")
 
 

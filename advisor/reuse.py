@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from advisor.budgeted import TEST_SIZE
 from advisor.plan import TRAIN_SIZE
 from advisor.rundir import RunDir
 from contracts.io import read_json
@@ -23,7 +24,7 @@ def lacks_forgetting(record: dict, spec) -> bool:
     from evaluators.forgetting import covers
 
     if not (spec.forgetting and spec.forgetting.benchmarks and strategies.get(record["strategy"]).changes_weights) \
-            or TRAIN_SIZE in (record.get("settings") or {}):  # learning-curve points measure quality only
+            or {TRAIN_SIZE, TEST_SIZE} & set(record.get("settings") or {}):  # curve points and rungs measure quality only
         return False
     return (record.get("forgetting") or {}).get("applies") is not False and not covers(record.get("forgetting"), spec)
 

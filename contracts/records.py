@@ -103,6 +103,25 @@ class Resources(_Record):
                                   "trial's training, corpus embeddings read from the cache): charged in its one-time cost.")
 
 
+class StoppedEarly(_Record):
+    """Why a budgeted run (`advisor compare --budget`) stopped this trial before the full test set: on what
+    items, against which leader, by which paired test. A stopped trial is never a candidate."""
+
+    why: Literal["worse", "budget"] = Field(description="worse: the paired test showed it behind the leader (p < 0.05); "
+                                            "budget: the time budget had no room for the rest of the test set.")
+    n: int = Field(description="Test items it was scored on (a nested, stratified subset).")
+    of: int = Field(description="Test items in the full test set.")
+    leader: str
+    delta: float = Field(description="This trial minus the leader on those items, in the metric's units.")
+    delta_ci95: list[float]
+    p: float
+    p_holm: float
+    test: str
+    budget_s: float | None = None
+    left_s: float | None = None
+    needed_s: float | None = None
+
+
 class Forgetting(_Record):
     """General-benchmark drop of adapted weights. `applies` False: weights unchanged (zero by construction);
     `error` set: the measurement failed and forgetting is unknown."""
@@ -132,6 +151,8 @@ class TrialRecord(_Record):
     started_at: str | None = None
     finished_at: str | None = None
     n_test: int | None = None
+    stopped_early: StoppedEarly | None = None
+    """Set when a budgeted run stopped it on a subset of the test set (`n_test` items)."""
     metrics: dict[str, Any] = Field(default_factory=dict)
     """Headline and other metrics, each `<name>` with `<name>_ci95`; family figures (recall_at_k) too."""
     resources: Resources | None = None
