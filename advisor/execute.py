@@ -140,6 +140,7 @@ def _latency(predictions: list[Prediction], served: dict | None, endpoint_measur
                    measured=f"batch 1: {served['n']} test queries answered one at a time after an untimed warm-up, the whole "
                             "path timed (for retrieval: query embedding and index search included)",
                    batch_share_p50_ms=_quantile(shares, 0.5), batch_share_p95_ms=_quantile(shares, 0.95),
+                   batch_size=max((p.batch_size for p in predictions if p.batch_size), default=None),  # B (a last batch may be smaller)
                    batch_share_measured="each answer's share of its batch's wall time at the batch size used (throughput)")
 
 

@@ -37,10 +37,10 @@ def answer(
         for ex, s, src in zip(examples, scored, seen):
             finished = {lab: lp for lab, lp in zip(labels, s.logprobs) if lp is not None}  # ruled-out labels: None
             out.append(Prediction(ex.id, labels[s.best], s.prompt_tokens, lm.count_tokens(labels[s.best]) + 1,
-                                  round(s.seconds * 1000, 2), finished, src))
+                                  round(s.seconds * 1000, 2), finished, src, batch_size=s.batch))
         return out
     generated = lm.generate(texts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
     return [
-        Prediction(ex.id, g.text, g.prompt_tokens, g.output_tokens, round(g.seconds * 1000, 2), None, src)
+        Prediction(ex.id, g.text, g.prompt_tokens, g.output_tokens, round(g.seconds * 1000, 2), None, src, batch_size=g.batch)
         for ex, g, src in zip(examples, generated, seen)
     ]

@@ -25,6 +25,8 @@ class Scored:
     prompt_tokens: int
     seconds: float
     """This prompt's share of its batch's wall time."""
+    batch: int = 1
+    """Size of the batch it was scored in."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Generated:
     prompt_tokens: int
     output_tokens: int
     seconds: float
+    """This prompt's share of its batch's wall time."""
+    batch: int = 1
+    """Size of the batch it was answered in."""
 
 
 class LanguageModel:
@@ -120,7 +125,7 @@ class LanguageModel:
                 items = search.score_group([encoded[i] for i in group], shared, cache)
                 share = prefix_share + (time.perf_counter() - began) / len(group)
                 for i, it in zip(group, items):
-                    results[i] = Scored(it.best[1], it.scores, len(encoded[i]), share)
+                    results[i] = Scored(it.best[1], it.scores, len(encoded[i]), share, len(group))
                 if progress:
                     progress(len(group))
         return [results[i] for i in range(len(prompts))]
@@ -155,7 +160,7 @@ class LanguageModel:
                     if eos in new:
                         new = new[: new.index(eos) + 1]
                     text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
-                    results[i] = Generated(text, len(encoded[i]), len(new), share)
+                    results[i] = Generated(text, len(encoded[i]), len(new), share, len(batch))
                 if progress:
                     progress(len(batch))
         return [results[i] for i in range(len(prompts))]

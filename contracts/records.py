@@ -39,6 +39,8 @@ class Prediction:
     """Log-likelihood per label, for classification."""
     sources: list[str] | None = None
     """Ids of the retrieved chunks the answer saw (RAG)."""
+    batch_size: int | None = None
+    """Size of the batch that answered it (`latency_ms` is its share); None for an endpoint, which times each request."""
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

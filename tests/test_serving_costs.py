@@ -68,7 +68,7 @@ def test_rag_trials_are_charged_for_shared_embeddings_and_timed_serving_one_quer
         return fake_embed(texts), 2.5 * len(texts) if cache else 0.0  # as if every chunk had cost 2.5 s to embed once
 
     monkeypatch.setattr(Embedder, "embed_timed", embed_timed)
-    task = qa_task(tmp_path, tiny_model_dir, "rag: {chunking: [sentence], index: [flat, hnsw], k: 2, context_tokens: 40, max_new_tokens: 4}")
+    task = qa_task(tmp_path, tiny_model_dir, "rag: {chunking: [sentence], index: [flat, hnsw], k: 2, context_tokens: 40, max_new_tokens: 4, batch_size: 2}")
     out = compare(task, out=tmp_path / "run", isolate=False)
     trials = json.loads((out / "results.json").read_text())["trials"]
     assert len(trials) == 2
@@ -80,4 +80,5 @@ def test_rag_trials_are_charged_for_shared_embeddings_and_timed_serving_one_quer
         assert t["cost"]["one_time_usd"] * 3600 / 0.1 >= res["embed_corpus_s"] - 1e-6  # charged (default CPU hour $0.10)
         assert latency["measured"].startswith("batch 1: 4 test queries answered one at a time")
         assert latency["p95_ms"] >= latency["p50_ms"] > 0 and latency["batch_share_p95_ms"] is not None
+        assert latency["batch_size"] == 2  # the batch the shares are shares of (rag's batch_size)
     assert sum(uncached) >= 2 * (1 + 4 + 1)  # test queries, the warm-up and each timed query embedded afresh
