@@ -118,8 +118,10 @@ def decide(metric, outputs: dict[str, list[str]], refs: list[str], seed: int = 0
 
 def rung_cost(resources: dict, n_scored: int, n_next: int) -> float:
     """Projected seconds of a trial on `n_next` items from its rung on `n_scored`: the answering time scaled by the
-    items, plus its other work again (loading, template selection), less a training the next rung reloads."""
-    other = resources["wall_s"] - resources["predict_s"] - resources.get("train_s", 0.0)
+    items, plus its other work again (loading, template selection), less a training the next rung reloads. The full
+    rung's latency and forgetting measurements are not projected."""
+    trained = 0.0 if resources.get("training_reused") else resources.get("train_s", 0.0)  # a fine-tuning family's figures
+    other = resources["wall_s"] - resources["predict_s"] - trained
     return resources["predict_s"] * n_next / n_scored + max(other, 0.0)
 
 
@@ -154,44 +156,55 @@ def _stopped_by_budget(stops: dict, ranked: list[str], metric, outputs, refs, co
 
 
 def run_budgeted(run, fresh: bool, budget: Budget) -> None:
-    """The rungs through `run` (advisor.run_loop._Run): each rung's trials run (or are reused), then the decision.
-    Learning-curve points are no contenders: they run on the full test set after the rungs."""
-    from evaluators import metrics
-
+    """The rungs through `run` (advisor.run_loop._Run): each rung's trials run (or are reused), then the decision; a
+    lone survivor goes straight to the full test set. Learning-curve points are no contenders: they run on the full
+    test set after the rungs."""
     spec, store, plan, began = run.spec, run.store, list(run.trials), time.perf_counter()
-    metric, n = metrics.get(spec.headline_metric), len(run.splits.test)
-    curve = [t for t in plan if TRAIN_SIZE in t.settings]
+    n, curve = len(run.splits.test), [t for t in plan if TRAIN_SIZE in t.settings]
     alive, sizes = [t for t in plan if t not in curve], rung_sizes(n, budget)
     standing = {t.name: t for t in plan}  # the trial whose record results.json lists for each plan trial
     if fresh:
         for t in plan:
             store.cleared(t)  # the full trials' folders, where every rung trains: once, at the start
-    for i, size in enumerate(sizes):
+    size = sizes[0]
+    while alive:
         rung = [rung_trial(t, size, n) for t in alive]
         standing |= {r.name: r for r in rung}
         run.trials = [standing[t.name] for t in plan]
-        run.console.print(f"budget {budget.minutes or 'quick'}: rung {i + 1} of {len(sizes)}, {len(rung)} trial(s) on {size} of {n} test items")
+        run.console.print(f"budget {budget.minutes or 'quick'}: {len(rung)} trial(s) on {size} of {n} test items")
         run.run_all(False, [store.cleared(r) if fresh and size < n else r for r in rung])
         if size == n:
             break
         records = {r.name: found for r in rung if (found := store.finished(r))}  # failed trials stop, labelled as failed
-        if not records:
-            return
-        items = [e.id for e in scored_subset(run.splits, size, spec.seed, spec.task.type == "classification").test]
-        outputs, refs = _rung_outputs(store, records, items)
-        leader, stops = decide(metric, outputs, refs, spec.seed)
-        if budget.minutes is not None:
-            ranked = sorted((r for r in records if r not in stops), key=lambda r: -metric.signed(metric.fn(outputs[r], refs)))
-            costs = {r: sum(rung_cost(records[r]["resources"], size, m) for m in sizes[i + 1:]) for r in ranked}
-            left = 60 * budget.minutes - (time.perf_counter() - began)
-            _stopped_by_budget(stops, ranked, metric, outputs, refs, costs, left, budget.minutes, spec.seed)
-        for name, record in records.items():
-            kept = {k: v for k, v in record.items() if k != "stopped_early"}
-            store.save_trial(TrialRecord.model_validate(kept | ({"stopped_early": {**stops[name], "of": n}} if name in stops else {})))
+        left = None if budget.minutes is None else 60 * budget.minutes - (time.perf_counter() - began)
+        stops = _rung_decision(run, records, size, [m for m in sizes if m > size], left, budget)
         alive = [t for t in alive if t.name in records and t.name not in stops]
+        size = n if len(alive) == 1 else next(m for m in sizes if m > size)
         run.write(complete=False)
     if curve:
         run.run_all(False, curve)
+
+
+def _rung_decision(run, records: dict[str, dict], size: int, later: list[int], left_s: float | None, budget: Budget) -> dict[str, dict]:
+    """Decide one rung: {trial: evidence} of those that stop here, each stored in its rung record (cleared in the others,
+    which a resumed run may have stopped under another budget)."""
+    from evaluators import metrics
+
+    spec, store, n = run.spec, run.store, len(run.splits.test)
+    if not records:
+        return {}
+    metric = metrics.get(spec.headline_metric)
+    items = [e.id for e in scored_subset(run.splits, size, spec.seed, spec.task.type == "classification").test]
+    outputs, refs = _rung_outputs(store, records, items)
+    _, stops = decide(metric, outputs, refs, spec.seed)
+    if left_s is not None:
+        ranked = sorted((r for r in records if r not in stops), key=lambda r: -metric.signed(metric.fn(outputs[r], refs)))
+        costs = {r: sum(rung_cost(records[r]["resources"], size, m) for m in later) for r in ranked}
+        _stopped_by_budget(stops, ranked, metric, outputs, refs, costs, left_s, budget.minutes, spec.seed)
+    for name, record in records.items():
+        kept = {k: v for k, v in record.items() if k != "stopped_early"}
+        store.save_trial(TrialRecord.model_validate(kept | ({"stopped_early": {**stops[name], "of": n}} if name in stops else {})))
+    return stops
 
 
 def stop_sentence(stop: StoppedEarly, unit: str) -> str:
