@@ -175,6 +175,9 @@ def test_reused_training_says_so_with_the_original_time_memory_and_cost(tmp_path
         assert rows["lora-r8"][0] == "trained in this trial"
         assert set(rows) == {"lora-r16", "lora-r16+rag/sentence/flat", "lora-r8"}  # prompting and RAG train nothing
         assert "charged at its original time" in text
+    fine_tuning = _html_table(page, "training")  # the figures a trial lacks read "not measured", never "None" or blank
+    row = fine_tuning["lora-r16+rag/sentence/flat"]  # trainable, weights, adapter, train s, tokens/s, peak RSS, estimate
+    assert row[3] == "1234.5" and [row[i] for i in (1, 2, 4, 5, 6)] == ["not measured"] * 5 and "None" not in page
 
 
 def test_a_record_without_the_reuse_fields_says_not_recorded(tmp_path):
