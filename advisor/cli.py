@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from advisor.budgeted import BudgetOption
 from advisor.version import __version__
 from advisor.yaml_errors import SpecError
 from baselines.device import DeviceError
@@ -99,8 +100,10 @@ def _executor(name: str, ray_address: str | None, device: str):
 @click.option("--ray-address", help="With --executor ray: the cluster to join (HOST:PORT, or auto); default: start a local Ray.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="An earlier run folder: the report gets a section comparing this run with it (advisor diff BASELINE RUN).")
+@click.option("--budget", type=BudgetOption(), help="Trials on a stratified quarter of the test set first; those a paired test "
+              "shows worse than the leader stop, the rest go on to the full test set (quick) or doubling subsets within MINUTES.")
 def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool, device: str, executor: str,
-            ray_address: str | None, baseline: Path | None) -> None:
+            ray_address: str | None, baseline: Path | None, budget) -> None:
     """Run every strategy of TASK_FILE and write results.json, report.md and report.html.
 
     Finished trials are stored at once; running the same command again resumes and reuses them.
@@ -110,6 +113,8 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
     from advisor.run_loop import dry_run as plan_only
     from reports import render_report
 
+    if budget is not None and executor != "local":  # the rungs of a trial share its folder, one after another
+        raise click.UsageError("--budget runs with the local executor")
     if baseline is not None and not (baseline / "results.json").exists():
         raise click.BadParameter(f"{baseline} has no results.json (is it an advisor run folder?)", param_hint="--baseline")
     try:
@@ -118,7 +123,7 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
                 click.echo(line)
             return
         run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err, on_results=render_report,
-                              device=device, executor=_executor(executor, ray_address, device))
+                              device=device, executor=_executor(executor, ray_address, device), budget=budget)
     except SpecError as exc:
         _fail(exc.problems)
     except DeviceError as exc:

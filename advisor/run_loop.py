@@ -23,6 +23,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from advisor.budgeted import Budget, run_budgeted
 from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
 from advisor.learning_curve import forecast
@@ -217,13 +218,15 @@ class _Run:
         self.console.print(f"  {trial.name}: {status}" + (f" ({time.perf_counter() - inner[1]:.0f} s)" if inner else ""))
         self.write(complete=False)
 
-    def run_all(self, fresh: bool) -> None:
+    def run_all(self, fresh: bool, trials: list[Trial] | None = None) -> None:
         """Reuse what is stored, then run the rest: one after another, or all at once by `executor.run_many(trials,
-        spec, splits, store, board=self, interrupt)`, which stores each record and calls started/finished."""
+        spec, splits, store, board=self, interrupt)`, which stores each record and calls started/finished.
+        `trials`: those to run now (default: the plan; a budgeted run passes one rung at a time)."""
+        trials = self.trials if trials is None else trials
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=self.console, transient=False) as self.bars:
-            self.overall, self._running, todo = self.bars.add_task("trials", total=len(self.trials)), {}, []
-            for trial in self.trials:
+            self.overall, self._running, todo = self.bars.add_task("trials", total=len(trials)), {}, []
+            for trial in trials:
                 self.interrupt.check()
                 if not fresh and (stored := reusable(trial, self.store, self.spec)):
                     self.console.print(f"  reused {trial.name} ({stored['status']})")
@@ -237,9 +240,11 @@ class _Run:
 
 
 def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = False, console: Console | None = None,
-            executor: Executor | None = None, on_results: Callable[[Path], None] = lambda root: None, device: str = "auto") -> Path:
+            executor: Executor | None = None, on_results: Callable[[Path], None] = lambda root: None, device: str = "auto",
+            budget: Budget | None = None) -> Path:
     """Run every trial of a task (resuming what is stored) on `device` ('auto', 'cpu', 'cuda', 'cuda:N') and
-    write results.json; `on_results(run folder)` is called after each write (the CLI renders the reports there)."""
+    write results.json; `on_results(run folder)` is called after each write (the CLI renders the reports there).
+    With a `budget`, trials run on growing subsets of the test set and the clearly worse stop (advisor.budgeted)."""
     from advisor.model_checks import model_checks
     from baselines.device import probe, resolve_device
     from baselines.models import resolve
@@ -264,7 +269,7 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, run.interrupt.handler) if in_main else None
     try:
-        run.run_all(fresh)
+        run_budgeted(run, fresh, budget) if budget else run.run_all(fresh)
     except KeyboardInterrupt:
         run.write(complete=False)
         console.print(f"[red]interrupted[/]: finished trials are kept in {store.root}; run the same command to resume")
