@@ -35,6 +35,8 @@ def test_a_reloaded_training_carries_its_original_figures_and_fresh_trains_again
         assert res[key] == orig[key], key  # the training's own figures, not the reload's
     # the training is still priced at its original time, not at the seconds of the reload
     assert again["cost"]["one_time_usd"] >= orig["train_s"] / 3600 * Pricing().cpu_hour_usd > 0
+    row = next(line for line in (run / "report.md").read_text().splitlines() if line.startswith("| lora-r4 | reused"))
+    assert row.startswith("| lora-r4 | reused: this trial's own finished training") and f"| {orig['train_s']:,.1f} s |" in row  # the report says so
 
     calls = []
     real = train_mod._micro_loss
