@@ -100,11 +100,11 @@ def target_scale(spec, n_train: int, tokens_per_example: float | None) -> dict |
 def memory_calibration(trial: dict, spec) -> dict | None:
     """The estimator's training memory for this trial's own setting, against what the trial measured.
 
-    Like with like (`estimate_for_trial`): on CUDA the peak allocated during training holds the loaded
+    Like with like (`estimate_for_settings`): on CUDA the peak allocated during training holds the loaded
     weights, so the whole estimate is compared; the CPU's RSS growth does not, so the weights term is
     left out on both sides.
     """
-    from advisor.estimate import estimate_for_trial
+    from advisor.estimate import estimate_for_settings
     from baselines import strategies
     from baselines.models import resolve
 
@@ -116,11 +116,8 @@ def memory_calibration(trial: dict, spec) -> dict | None:
     if not config.exists():
         return None
     try:
-        est = estimate_for_trial(config, trial["strategy"], max(res.get("longest_train_tokens", 0), 1), settings.get("batch_size", 8),
-                                 settings.get("r", 16), device_type=res.get("device", "cpu"), precision=res.get("precision", "bf16"),
-                                 gradient_checkpointing=bool(settings.get("gradient_checkpointing")),
-                                 lora_targets=tuple(settings["target_modules"]) if settings.get("target_modules") else None,
-                                 lora_dropout=settings.get("dropout", 0.0))
+        est = estimate_for_settings(config, trial["strategy"], settings, res.get("longest_train_tokens", 0),
+                                    res.get("device", "cpu"), res.get("precision", "bf16"))
     except ValueError:  # target modules this shape does not know: no estimate rather than a broken report
         return None
     estimated, measured = est["comparable_mb"], res.get(est["compare_with"])

@@ -257,6 +257,17 @@ def estimate_for_trial(model_config_path: str | Path, method: str, seq_len: int,
             "compare_with": "train_peak_cuda_mb" if cuda else "train_rss_delta_mb"}
 
 
+def estimate_for_settings(model_config_path: str | Path, family: str, settings: dict, seq_len: int, device_type: str,
+                          precision: str) -> dict:
+    """`estimate_for_trial` for a trial's own settings (its family's option names); ValueError for a family the
+    estimator does not model (only full, lora and qlora) or target modules the shape does not know."""
+    return estimate_for_trial(model_config_path, family, max(seq_len, 1), settings.get("batch_size", 8), settings.get("r", 16),
+                              device_type=device_type, precision=precision,
+                              gradient_checkpointing=bool(settings.get("gradient_checkpointing")),
+                              lora_targets=tuple(settings["target_modules"]) if settings.get("target_modules") else None,
+                              lora_dropout=settings.get("dropout", 0.0))
+
+
 def estimate_methods(model: str | Path, gpu_name: str, setup: Setup = Setup(),
                      extra_gpus: dict[str, Gpu] | None = None) -> dict[str, Estimate]:
     """The same setup for every method: the rows of the report's "at your target scale" section."""

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.records import Forecast
+
 HOUR_S = 3600.0
 MANY_LABELS = 50
 
@@ -38,6 +40,10 @@ class TrialForecast:
     train_positions: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    longest_train: int = 0
+    """Tokens of the longest training example (prompt + answer, at most max_seq_len): the memory estimate's length."""
+    memory_mb: float | None = None
+    """advisor.estimate's training memory (weights, adapters, gradients, optimizer, activations; not the runtime)."""
 
 
 def measure(lm, seconds: float = 1.0, length: int = 128) -> Throughput:
@@ -120,6 +126,7 @@ def trial_forecast(trial, splits, spec, encode, throughput: Throughput, eos: int
         shared, _ = _loads(s, splits, spec, count)[0][:2]
         kept = len(splits.train) * (1 - s.get("validation_fraction", 0.0))
         out.train_positions = round(kept * s["epochs"] * min(example + shared, s.get("max_seq_len", 10**9)))
+        out.longest_train = min(max(count(e.input) + count(e.target) for e in splits.train) + shared, s.get("max_seq_len", 10**9))
     out.seconds = out.forward_positions / throughput.forward + out.train_positions / throughput.train
     return out
 
@@ -146,23 +153,56 @@ def forecast_lines(trials, splits, spec, throughput: Throughput | None = None, d
     return lines
 
 
-def _local_lines(trials, splits, spec, model: str, throughput: Throughput | None, device: str) -> list[str]:
+def _local_rows(trials, splits, spec, model: str, throughput: Throughput | None, device: str) -> tuple[Throughput, list[TrialForecast]] | str:
+    """(the throughput, a forecast per trial), or why there is none."""
+    import gc
+
     import torch
 
-    from baselines.device import device_type
+    from baselines.device import device_type, planned
     from baselines.engine import LanguageModel
+    from baselines.models import resolve
 
     if throughput is None and device_type(device) == "cuda" and not torch.cuda.is_available():
-        return ["forecast: planned for a GPU this machine lacks, so its throughput cannot be measured here"]
+        return "forecast: planned for a GPU this machine lacks, so its throughput cannot be measured here"
     lm = LanguageModel.load(model, device=device)
     throughput = throughput or measure(lm)
     encode = lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
     rows = [trial_forecast(t, splits, spec, encode, throughput, lm.tokenizer.eos_token_id) for t in trials]
-    lines = [f"forecast ({throughput.source}: {throughput.forward:,.0f} positions/s forward, "
-             f"{throughput.train:,.0f} training):"]
+    del lm
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # a real run measured in its driver process: leave the GPU to the trials
+    config, hardware = Path(resolve(model)) / "config.json", planned(device)
+    for t, r in zip(trials, rows):
+        r.memory_mb = _memory_mb(config, t, r.longest_train, hardware) if r.longest_train else None
+    return throughput, rows
+
+
+def _memory_mb(config: Path, trial, seq_len: int, hardware) -> float | None:
+    """The estimator's training memory for a trial's own settings at its longest example; None where it has no
+    formula (families other than full, lora, qlora) or no config.json to read the model's shape from."""
+    from advisor.estimate import estimate_for_settings
+
+    try:
+        return estimate_for_settings(config, trial.family, trial.settings, seq_len, hardware.type, hardware.precision)["estimated_total_mb"]
+    except (ValueError, FileNotFoundError):
+        return None
+
+
+def _local_lines(trials, splits, spec, model: str, throughput: Throughput | None, device: str) -> list[str]:
+    found = _local_rows(trials, splits, spec, model, throughput, device)
+    return [found] if isinstance(found, str) else _rows_lines(*found)
+
+
+def _rows_lines(throughput: Throughput, rows: list[TrialForecast]) -> list[str]:
+    memory = ("; training memory: advisor estimate's terms at the longest train example, the runtime not counted"
+              if any(r.memory_mb is not None for r in rows) else "")
+    lines = [f"forecast ({throughput.source}: {throughput.forward:,.0f} positions/s forward, {throughput.train:,.0f} training{memory}):"]
     for r in rows:
         train = f", training {r.train_positions:,}" if r.train_positions else ""
-        lines.append(f"  {r.name:32} {r.forward_positions:>10,} positions{train}  ~{_duration(r.seconds)}")
+        memory = f", training memory ~{r.memory_mb:,.0f} MB" if r.memory_mb is not None else ""
+        lines.append(f"  {r.name:32} {r.forward_positions:>10,} positions{train}  ~{_duration(r.seconds)}{memory}")
         lines += [f"  warning: {r.name}: {w}" for w in r.warnings]
     total = sum(r.seconds for r in rows)
     lines.append(f"  expected total ~{_duration(total)}")
@@ -170,6 +210,24 @@ def _local_lines(trials, splits, spec, model: str, throughput: Throughput | None
         lines.append(f"  warning: the whole run is expected to take over an hour (~{_duration(total)}); "
                      "fewer templates, shots or test items (data.test_limit) shorten it")
     return lines
+
+
+def run_forecast(trials, splits, spec, device: str, throughput: Throughput | None = None
+                 ) -> tuple[list[str], dict[str, Forecast], Throughput | None]:
+    """What a real run forecasts before running `trials`: the lines --dry-run prints, each trial's Forecast record by
+    id, and the throughput (measured here unless given: a run that forecasts again passes the one it measured)."""
+    from advisor.matrix import single_local
+
+    if not single_local(spec):
+        return ["forecast: only for a task with one local model so far (the progress lines give no ETA)"], {}, None
+    found = _local_rows(trials, splits, spec, spec.model_entries()[0].model, throughput, device)
+    if isinstance(found, str):
+        return [found], {}, None
+    throughput, rows = found
+    records = {t.id: Forecast(seconds=round(r.seconds, 1), forward_positions=r.forward_positions, train_positions=r.train_positions,
+                              forward_per_s=round(throughput.forward, 1), train_per_s=round(throughput.train, 1),
+                              measured=f"{throughput.source} at the run's start") for t, r in zip(trials, rows)}
+    return _rows_lines(throughput, rows), records, throughput
 
 
 def endpoint_requests(trial, splits, spec, count) -> tuple[int, int, int, int]:

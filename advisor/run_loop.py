@@ -15,26 +15,25 @@ import multiprocessing as mp
 import queue as queue_mod
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from advisor.budgeted import Budget, run_budgeted
 from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
 from advisor.learning_curve import forecast
-from advisor.forecast import forecast_lines
+from advisor.forecast import Throughput, forecast_lines, run_forecast
 from advisor.prechecks import validation_pass
+from advisor.progress import display
 from advisor.results_writer import header, write_results
 from advisor.reuse import default_out, lacks_forgetting, reusable
 from advisor.rundir import RunDir
 from advisor.task import check_task
 from contracts.io import read_json, write_json
-from contracts.records import Splits, Trial, TrialRecord
+from contracts.records import Forecast, Splits, Trial, TrialRecord
 
 class Interrupt:
     """Ctrl-C for one run: remembered, then raised. The flag makes sure a KeyboardInterrupt that lands
@@ -194,45 +193,56 @@ class _Run:
     """One compare: the plan, its store and header, the executor, and what to do after each write."""
 
     def __init__(self, spec, splits: Splits, trials: list[Trial], store: RunDir, head: dict, executor: Executor,
-                 console: Console, on_results: Callable[[Path], None]):
+                 console: Console, on_results: Callable[[Path], None], device: str):
         self.spec, self.splits, self.trials, self.store, self.head = spec, splits, trials, store, head
-        self.executor, self.console, self.on_results = executor, console, on_results
+        self.executor, self.console, self.on_results, self.device = executor, console, on_results, device
         self.interrupt = Interrupt()
+        self.forecasts: dict[str, Forecast] = {}
+        self.throughput: Throughput | None = None
 
     def write(self, complete: bool) -> None:
         write_results(self.store, self.spec, self.trials, self.head, complete=complete)
         self.on_results(self.store.root)
 
     def started(self, trial: Trial) -> OnProgress:
-        """A bar for a running trial; returns the trial's progress callback."""
-        inner = self.bars.add_task(f"  {trial.name}", total=None)
-        self._running[trial.id] = (inner, time.perf_counter())
-        return lambda done, total, what: self.bars.update(inner, completed=done, total=total, description=f"  {trial.name}: {what}")
+        """A trial starts running; returns its progress callback."""
+        return self.display.started(trial)
 
     def finished(self, trial: Trial, record: TrialRecord) -> None:
-        """A trial's record is stored: its line, the overall bar, results.json."""
-        if (inner := self._running.pop(trial.id, None)) is not None:
-            self.bars.remove_task(inner[0])
-        self.bars.advance(self.overall)
-        status = "[green]ok[/]" if record.status == "ok" else f"[red]{record.status}[/]: {record.error}"
-        self.console.print(f"  {trial.name}: {status}" + (f" ({time.perf_counter() - inner[1]:.0f} s)" if inner else ""))
+        """A trial's record is stored: the forecast made for it joins the record, then its line and results.json."""
+        if (forecast := self.forecasts.get(trial.id)) is not None:
+            record = record.model_copy(update={"forecast": forecast})
+            self.store.save_trial(record)
+        self.display.finished(trial, record)
         self.write(complete=False)
 
+    def make_forecasts(self, todo: list[Trial]) -> None:
+        """When something is left to run: the forecast per trial (measuring the throughput takes 2-4 s, once per run)."""
+        if not todo:
+            return
+        try:
+            lines, forecasts, self.throughput = run_forecast(todo, self.splits, self.spec, self.device, self.throughput)
+        except Exception as exc:  # noqa: BLE001 - the forecast only informs (the ETA, the report's table); the trials still run
+            lines, forecasts = [f"forecast: not made ({type(exc).__name__}: {exc}); the progress lines give no ETA"], {}
+        self.forecasts |= forecasts
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     def run_all(self, fresh: bool, trials: list[Trial] | None = None) -> None:
-        """Reuse what is stored, then run the rest: one after another, or all at once by `executor.run_many(trials,
-        spec, splits, store, board=self, interrupt)`, which stores each record and calls started/finished.
-        `trials`: those to run now (default: the plan; a budgeted run passes one rung at a time)."""
-        trials = self.trials if trials is None else trials
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=self.console, transient=False) as self.bars:
-            self.overall, self._running, todo = self.bars.add_task("trials", total=len(trials)), {}, []
-            for trial in trials:
-                self.interrupt.check()
-                if not fresh and (stored := reusable(trial, self.store, self.spec)):
-                    self.console.print(f"  reused {trial.name} ({stored['status']})")
-                    self.bars.advance(self.overall)
-                else:
-                    todo.append(self.store.cleared(trial) if fresh else trial)
+        """Reuse what is stored, forecast the rest, then run it: one after another, or all at once by
+        `executor.run_many(trials, spec, splits, store, board=self, interrupt)`, which stores each record and calls
+        started/finished. `trials`: those to run now (default: the plan; a budgeted run passes one rung at a time)."""
+        trials, todo, reused = self.trials if trials is None else trials, [], []
+        for trial in trials:
+            self.interrupt.check()
+            if not fresh and (stored := reusable(trial, self.store, self.spec)):
+                reused.append((trial, stored["status"]))
+            else:
+                todo.append(self.store.cleared(trial) if fresh else trial)
+        self.make_forecasts(todo)
+        with display(self.console, trials, todo, {k: f.seconds for k, f in self.forecasts.items()}) as self.display:
+            for trial, status in reused:
+                self.display.reused(trial, status)
             if hasattr(self.executor, "run_many"):
                 return self.executor.run_many(todo, self.spec, self.splits, self.store, self, self.interrupt)
             for trial in todo:
@@ -254,7 +264,7 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     device = resolve_device(device)
     # the checks `advisor validate` makes, on the device this run uses (a GPU torch cannot see is an error here)
     spec, splits, trials, warnings = validation_pass(path, probe(device))
-    store = RunDir(Path(out) if out else default_out(spec, resume=not fresh))
+    store = RunDir(Path(out) if out else default_out(spec, resume=not fresh), getattr(executor, "storage", None))  # Ray: --storage
     store.lock()
     model_path = resolve(spec.model)  # convert the embedded model once, before any trial is timed
     warnings = warnings + model_checks(spec, splits, model_path)
@@ -264,7 +274,7 @@ def compare(path, out: Path | None = None, isolate: bool = True, fresh: bool = F
     for w in warnings:
         console.print(str(w), markup=False, soft_wrap=True)
     console.print(f"advisor: {len(trials)} trial(s) for [bold]{spec.name}[/] -> {store.root}")
-    run = _Run(spec, splits, trials, store, head, executor or LocalExecutor(isolate, device), console, on_results)
+    run = _Run(spec, splits, trials, store, head, executor or LocalExecutor(isolate, device), console, on_results, device)
     run.write(complete=False)  # exists (valid) from the start
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, run.interrupt.handler) if in_main else None

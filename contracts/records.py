@@ -141,6 +141,17 @@ class Forgetting(_Record):
         return self.applies and self.error is None and self.mean_delta is not None
 
 
+class Forecast(_Record):
+    """What the run forecast for this trial before running it (advisor.forecast), to set against `resources.wall_s`."""
+
+    seconds: float
+    forward_positions: int
+    train_positions: int = 0
+    forward_per_s: float = Field(description="Positions per second of a forward pass, as measured at the run's start.")
+    train_per_s: float = Field(description="Positions per second of a training step, as measured at the run's start.")
+    measured: str = Field("", description="How the throughput was measured.")
+
+
 class TrialRecord(_Record):
     schema_version: int = SCHEMA_VERSION
     id: str
@@ -162,6 +173,8 @@ class TrialRecord(_Record):
     details: dict[str, Any] = Field(default_factory=dict)
     forgetting: Forgetting | None = None
     reused_from: str | None = None
+    forecast: Forecast | None = None
+    """Set by the driver when the run forecast this trial; a reused trial keeps the forecast of the run that measured it."""
     # derived when results.json is written (advisor.aggregate), never stored in trials/<id>.json
     cost: dict[str, Any] | None = None
     comparisons: dict[str, Any] = Field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.forecast import forecast_table
 from reports.answers import answers_table
 from reports.cells import FactTable
 from reports.latency import latency_table
@@ -68,6 +69,8 @@ class ReportContext:
     """Per-query latency at batch 1 beside the batch share, each with how it was measured."""
     training_origin: FactTable | None = None
     """Whether each weight-changing trial trained or reused a training, with the original training's figures."""
+    forecast: dict[str, Any] | None = None
+    """Forecast against actual seconds per trial (`reports.forecast.forecast_table`)."""
 
 
 def _note(trial: dict) -> str:
@@ -183,6 +186,6 @@ def build_context(results: dict, predictions: dict[str, list[dict]] | None = Non
         arms=_arms(trials),
         examples=[p for p in best_preds if p.get("output") != p.get("target")][:12], trials=trials,
         target_scale=results.get("target_scale"), training=_training(trials, families),
-        models=model_matrix(trials, metric), break_even=break_even(results),
+        models=model_matrix(trials, metric), break_even=break_even(results), forecast=forecast_table(trials),
         answers=answers_table(results), latency=latency_table(results), training_origin=training_table(results),
     )

@@ -40,6 +40,17 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(autouse=True)
+def stated_throughput(request, monkeypatch):
+    """A run forecasts its trials from the model's throughput, measured for about 2 s (advisor.forecast.measure);
+    tests not marked slow state one instead, so each compare in them stays fast. Slow tests measure."""
+    if request.node.get_closest_marker("slow") is None:
+        import advisor.forecast
+
+        stated = advisor.forecast.Throughput(forward=1000.0, train=100.0, source="stated for a fast test")
+        monkeypatch.setattr(advisor.forecast, "measure", lambda lm, **kwargs: stated)
+
+
 @pytest.fixture(scope="session")
 def benchmark_data() -> Path:
     """The local benchmark data for lm-eval (../shared/data next to the repo, or ADVISOR_BENCHMARK_DATA)."""
