@@ -65,7 +65,7 @@ def recommend(trials: list[TrialRecord | dict], spec, statistics: dict, target_s
     metric, c, families = metrics.get(spec.headline_metric), spec.constraints, family_facts()
     records = [record(t) for t in trials]
     excluded = exclusions(records, spec, target_scale)  # R1, R2
-    ok = [r for r in records if r.status == "ok"]
+    ok = [r for r in records if r.status == "ok" and not r.stopped_early]  # a stopped trial's figures are a test subset's
     eligible = [r for r in ok if r.name not in excluded]
     if not eligible:
         return Recommendation(None, None, "none", [Sentence("No trial finished within the constraints; nothing can be recommended.")],

@@ -166,7 +166,8 @@ def test_budgeted_run_end_to_end(tmp_path, tiny_model_dir, fake_embedder):
     write_jsonl(tmp_path / "test.jsonl", [{"text": f"message {lab} {i}", "label": lab} for lab in labels for i in range(16)])
     task = tmp_path / "task.yaml"
     task.write_text(f"name: tiny\nmodel: {tiny_model_dir}\ntask: {{type: classification}}\ndata: {{train: train.jsonl, test: test.jsonl}}\n"
-                    "strategies:\n  prompting: {shots: [0], templates: [terse]}\n  oracle: {right: [1.0, 0.3]}\n", encoding="utf-8")
+                    "strategies:\n  prompting: {shots: [0], templates: [terse]}\n  oracle: {right: [1.0, 0.3]}\n"
+                    "constraints: {knowledge_changes: weekly}\n", encoding="utf-8")  # retraining sentences name trained trials
     Oracle.trainings.clear()
     with registered("oracle", Oracle):
         out = compare(task, out=tmp_path / "run", isolate=False, budget=QUICK)
@@ -188,6 +189,7 @@ def test_budgeted_run_end_to_end(tmp_path, tiny_model_dir, fake_embedder):
         scored = (out / "trials" / weak["id"] / "predictions.jsonl").read_text().splitlines()
         assert sorted(Counter(json.loads(line)["target"] for line in scored).values()) == [6, 7, 7]  # stratified
         assert results["statistics"]["n_test"] == 48
+        assert "oracle-30" not in json.dumps(results["recommendation"]["what_would_change"])  # its figures are a subset's
         render_report(out)
         assert "stopped early on 20 of 48" in (out / "report.md").read_text()
         compare(task, out=tmp_path / "run", isolate=False, budget=QUICK)
