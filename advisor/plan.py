@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +50,10 @@ def _shared_inputs(spec, splits: Splits, device: DeviceInfo) -> dict:
 
 MEASURING_CODE = ("contracts", "evaluators", "baselines", "advisor.execute")
 """The packages (and the module) whose code produces a trial's record."""
+CODE_ROOT = Path(__file__).resolve().parents[1]
+"""The folder that holds advisor/ and the packages beside it. Not found through the import system: `contracts` is a
+namespace package, which also gathers any other `contracts` folder on sys.path (tests/contracts under pytest), so
+the fingerprint would hash other files and differ from the one a worker process computes."""
 
 
 @functools.cache
@@ -58,8 +61,8 @@ def code_fingerprint() -> str:
     """sha256 over the source files (.py, and the prompt templates) of MEASURING_CODE, once per process."""
     digest = hashlib.sha256()
     for name in MEASURING_CODE:
-        found = importlib.util.find_spec(name)
-        root = Path(next(iter(found.submodule_search_locations))) if found.submodule_search_locations else Path(found.origin)
+        root = CODE_ROOT.joinpath(*name.split("."))
+        root = root if root.is_dir() else root.with_suffix(".py")
         files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".txt")) if root.is_dir() else [root]
         for path in files:
             digest.update(f"{path.relative_to(root.parent)}\0".encode() + path.read_bytes())

@@ -12,7 +12,7 @@ def test_a_change_to_the_measuring_code_changes_the_fingerprint(tmp_path, monkey
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "meter.py").write_text("SCALE = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plan, "CODE_ROOT", tmp_path)
     monkeypatch.setattr(plan, "MEASURING_CODE", ("measuring",))
     plan.code_fingerprint.cache_clear()
     try:
@@ -22,7 +22,6 @@ def test_a_change_to_the_measuring_code_changes_the_fingerprint(tmp_path, monkey
         plan.code_fingerprint.cache_clear()
         assert plan.code_fingerprint() != before
     finally:
-        sys.modules.pop("measuring", None)
         plan.code_fingerprint.cache_clear()
 
 
@@ -34,3 +33,15 @@ def test_the_trial_hash_includes_the_code_fingerprint(classification_task, monke
     monkeypatch.setattr(plan, "code_fingerprint", lambda: "other code")
     (again, *_) = plan.make_plan(spec, splits)
     assert first.name == again.name and first.hash != again.hash
+
+
+def test_the_fingerprint_hashes_our_packages_whatever_else_is_on_sys_path():
+    """`contracts` is a namespace package: under pytest it also gathers tests/contracts, which comes first on sys.path;
+    a worker process (a Ray task) computes the fingerprint without it, and must get the same."""
+    import subprocess
+
+    plan.code_fingerprint.cache_clear()
+    here = plan.code_fingerprint()
+    alone = subprocess.run([sys.executable, "-c", "from advisor.plan import code_fingerprint; print(code_fingerprint())"],
+                           capture_output=True, text=True, check=True, cwd="/").stdout.strip()
+    assert here == alone
