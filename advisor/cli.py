@@ -72,21 +72,6 @@ def _device_choice(value: str) -> str:
     return value
 
 
-def _executor(name: str, ray_address: str | None, device: str):
-    """None: compare's own LocalExecutor; Ray only when asked for, and installed."""
-    import importlib.util
-
-    if name == "local":
-        if ray_address:
-            raise click.UsageError("--ray-address needs --executor ray")
-        return None
-    if importlib.util.find_spec("ray") is None:
-        raise click.UsageError("--executor ray needs Ray: pip install 'advisor[ray]' (or 'ray[default]')")
-    from advisor.ray_executor import RayExecutor
-
-    return RayExecutor(ray_address, device)
-
-
 @cli.command()
 @click.argument("task_file", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<name>-<utc time>, or the unfinished one).")
@@ -98,16 +83,19 @@ def _executor(name: str, ray_address: str | None, device: str):
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: one trial after another here; ray: trials at once as Ray tasks, a GPU (or CPU) each (advisor[ray]).")
 @click.option("--ray-address", help="With --executor ray: the cluster to join (HOST:PORT, or auto); default: start a local Ray.")
+@click.option("--storage", type=click.Path(path_type=Path), help="With --executor ray: a folder every node reads and writes at this "
+              "same path (a shared filesystem) for the trials' own files (checkpoints, answers); default: the run folder.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="An earlier run folder: the report gets a section comparing this run with it (advisor diff BASELINE RUN).")
 @click.option("--budget", type=BudgetOption(), help="Trials on a stratified quarter of the test set first; those a paired test "
               "shows worse than the leader stop, the rest go on to the full test set (quick) or doubling subsets within MINUTES.")
 def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dry_run: bool, device: str, executor: str,
-            ray_address: str | None, baseline: Path | None, budget) -> None:
+            ray_address: str | None, storage: Path | None, baseline: Path | None, budget) -> None:
     """Run every strategy of TASK_FILE and write results.json, report.md and report.html.
 
     Finished trials are stored at once; running the same command again resumes and reuses them.
     """
+    from advisor.executors import choose_executor
     from advisor.rundir import RunLocked
     from advisor.run_loop import compare as run_compare
     from advisor.run_loop import dry_run as plan_only
@@ -123,7 +111,7 @@ def compare(task_file: Path, out: Path | None, fresh: bool, in_process: bool, dr
                 click.echo(line)
             return
         run_dir = run_compare(task_file, out=out, isolate=not in_process, fresh=fresh, console=err, on_results=render_report,
-                              device=device, executor=_executor(executor, ray_address, device), budget=budget)
+                              device=device, executor=choose_executor(executor, ray_address, storage, device), budget=budget)
     except SpecError as exc:
         _fail(exc.problems)
     except DeviceError as exc:

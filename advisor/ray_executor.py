@@ -3,9 +3,10 @@
 Each trial is one Ray task in a fresh worker process (max_calls=1), so its memory figures are its own and
 trained weights never leak into another trial, as under LocalExecutor. It asks for one GPU when the run
 is on CUDA, else one CPU: a box with 4 GPUs runs 4 trials at once. A worker writes only its trial's folder
-(checkpoints, predictions) and returns the record; this driver alone writes records and results.json. So
-the run folder (and the task file with its data) must be at the same path on every node: nothing to do on
-one machine, a shared filesystem on a cluster.
+(checkpoints, predictions) and returns the record; this driver alone writes records and results.json. The
+trial folders are in the run folder, or with `--storage PATH` under PATH (`RunDir.artefacts`): that path
+(and the task file with its data) must be at the same path on every node: nothing to do on one machine, a
+shared filesystem on a cluster.
 
 A worker or node lost mid-trial: Ray runs the task again (`max_retries`), and fine-tuning resumes from its
 last epoch checkpoint in the trial folder; after the last try the trial is stored as failed with Ray's
@@ -77,12 +78,14 @@ class _OneTrial:
 class RayExecutor:
     """Trials at once on a Ray cluster: `address` None starts a local Ray (all of this machine's CPUs and GPUs,
     or `num_cpus`), 'auto' joins the cluster running here, 'HOST:PORT' joins that one. A Ray already
-    initialised in this process (ray.init) is used as it is."""
+    initialised in this process (ray.init) is used as it is. `storage`: where the trials' own files go (a folder every
+    node reads and writes at this same path; None: the run folder)."""
 
-    def __init__(self, address: str | None = None, device: str = "auto", max_retries: int = 2, num_cpus: int | None = None):
+    def __init__(self, address: str | None = None, device: str = "auto", max_retries: int = 2, num_cpus: int | None = None,
+                 storage: Path | None = None):
         from baselines.device import resolve_device
 
-        self.address, self.max_retries, self.num_cpus = address, max_retries, num_cpus
+        self.address, self.max_retries, self.num_cpus, self.storage = address, max_retries, num_cpus, storage
         self.device = resolve_device(device)
         self.nodes: dict[str, str] = {}
         """trial id -> where it ran (node address and id), as its worker reported."""
@@ -124,7 +127,7 @@ class RayExecutor:
         todo = list(trials)
         if any(BASE in w for w in waits.values()):
             running[ray.remote(max_calls=1)(_base_worker).options(**self._options("advisor base scores")).remote(
-                str(Path(spec.source).resolve()), str(store.root.resolve()), self._worker_device())] = None
+                str(Path(spec.source).resolve()), str(store.artefacts.resolve()), self._worker_device())] = None
         try:
             while todo or running:
                 interrupt.check()
@@ -162,7 +165,7 @@ class RayExecutor:
     def _submit(self, task, trial: Trial, spec, store: RunDir, messages):
         self.timings[trial.id] = {"submitted": time.time()}
         return task.options(**self._options(f"advisor trial {trial.name}")).remote(
-            trial, str(Path(spec.source).resolve()), str(store.root.resolve()), self._worker_device(), messages)
+            trial, str(Path(spec.source).resolve()), str(store.artefacts.resolve()), self._worker_device(), messages)
 
     def _collect(self, ref, trial: Trial) -> TrialRecord:
         """The worker's record, or a failed one with Ray's reason (a worker or node lost after the last retry)."""

@@ -7,6 +7,12 @@
     <out>/trials/<id>/            the trial's own files: predictions.jsonl, checkpoints, indexes
 
 Every write is atomic (contracts.io): a kill at any moment leaves the old file or the new one.
+
+With a separate storage path (`compare --executor ray --storage PATH`, for a cluster whose nodes do not share
+the run folder), a trial's own files go to PATH/<run folder name>/trials/<id>/ instead (with the endpoints'
+reply cache and the base model's forgetting scores): the workers write there, the driver alone writes the
+records, each in the run folder and a copy in storage (where a trial that builds on another finds it), and
+copies a finished trial's .jsonl files (answers, retrieved chunks: what the reports read) into the run folder.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 import shutil
 from pathlib import Path
 
-from contracts.io import read_json, write_json
+from contracts.io import read_json, write_atomic, write_json
 from contracts.records import Trial, TrialRecord
 
 
@@ -25,9 +31,11 @@ class RunLocked(RuntimeError):
 
 
 class RunDir:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, storage: Path | None = None):
         self.root = Path(root)
         self.trials_dir = self.root / "trials"
+        self.artefacts = Path(storage) / self.root.name if storage else self.root
+        """Where the trials' own files go: the run folder, or this run's folder under the storage path."""
         self._lock_fh = None
 
     def lock(self) -> None:
@@ -43,7 +51,7 @@ class RunDir:
         return self.trials_dir / f"{trial.id}.json"
 
     def trial_dir(self, trial: Trial) -> Path:
-        path = self.trials_dir / trial.id
+        path = self.artefacts / "trials" / trial.id
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -57,12 +65,17 @@ class RunDir:
     def cleared(self, trial: Trial) -> Trial:
         """`trial`, with its stored record and its folder (checkpoints, index, answers) removed: `--fresh`
         recomputes everything, a finished training included."""
-        self.trial_path(trial).unlink(missing_ok=True)
-        shutil.rmtree(self.trials_dir / trial.id, ignore_errors=True)
+        for trials in {self.trials_dir, self.artefacts / "trials"}:
+            (trials / f"{trial.id}.json").unlink(missing_ok=True)
+            shutil.rmtree(trials / trial.id, ignore_errors=True)
         return trial
 
     def save_trial(self, record: TrialRecord) -> None:
         write_json(self.trials_dir / f"{record.id}.json", record.stored())
+        if self.artefacts != self.root:
+            write_json(self.artefacts / "trials" / f"{record.id}.json", record.stored())
+            for path in sorted((self.artefacts / "trials" / record.id).glob("*.jsonl")):
+                write_atomic(self.trials_dir / record.id / path.name, path.read_text(encoding="utf-8"))
 
     def records(self) -> list[dict]:
         return [r for p in sorted(self.trials_dir.glob("*.json")) if (r := read_json(p))]

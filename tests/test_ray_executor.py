@@ -145,3 +145,37 @@ def test_ctrl_c_cancels_the_running_tasks_and_the_same_command_resumes(classific
     assert json.loads((tmp_path / "run" / "results.json").read_text())["complete"] is False
     resumed = compare(task, out=tmp_path / "run", executor=RayExecutor())
     assert [t["status"] for t in _trials(resumed)] == ["ok", "ok", "ok"]
+
+
+@pytest.mark.slow
+def test_storage_holds_the_trials_files_and_the_results_equal_the_default(tmp_path, tiny_model_dir, local_ray):
+    from tests.conftest import qa_task
+
+    task = qa_task(tmp_path, tiny_model_dir, "lora: {r: 4, epochs: 1}\n  rag: {chunking: [fixed], chunk_size: [64], index: [flat]}")
+    default = compare(task, out=tmp_path / "default", isolate=False)
+    storage = tmp_path / "shared"
+    storage.mkdir()
+    run = compare(task, out=tmp_path / "run", executor=RayExecutor(device="cpu", storage=storage))
+    assert [(t["name"], t["status"], t["metrics"]) for t in _trials(run)] == [(t["name"], t["status"], t["metrics"]) for t in _trials(default)]
+    by_name = {t["name"]: t for t in _trials(run)}
+    assert set(by_name) == {"rag/fixed-64/flat", "lora-r4", "lora-r4+rag/fixed-64/flat"}
+    kept = storage / "run" / "trials"
+    assert (kept / by_name["lora-r4"]["id"] / "checkpoints").is_dir() and (kept / by_name["rag/fixed-64/flat"]["id"] / "index.faiss").is_file()
+    assert "training reused from lora-r4" in by_name["lora-r4+rag/fixed-64/flat"]["details"]["summary"]  # its checkpoint, found in storage
+    for trial, local_trial in zip(_trials(run), _trials(default)):
+        assert _outputs(run, trial) == _outputs(default, local_trial)  # the answers, copied back for the reports
+        assert sorted(p.name for p in (run / "trials" / trial["id"]).iterdir()) == sorted(p.name for p in (kept / trial["id"]).glob("*.jsonl"))
+        assert json.loads((kept / f"{trial['id']}.json").read_text()) == json.loads((run / "trials" / f"{trial['id']}.json").read_text())
+
+
+def test_storage_is_checked_before_anything_runs(classification_task, tmp_path):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    task = str(classification_task("prompting: {shots: [0]}"))
+    local = CliRunner().invoke(cli, ["compare", task, "--out", str(tmp_path / "a"), "--storage", str(tmp_path)])
+    assert local.exit_code == 2 and "--storage needs --executor ray" in local.output
+    missing = CliRunner().invoke(cli, ["compare", task, "--out", str(tmp_path / "b"), "--executor", "ray", "--storage", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "nope: no such folder; give one that every Ray node reads and writes" in missing.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
