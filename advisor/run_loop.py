@@ -25,6 +25,7 @@ from advisor.budgeted import Budget, run_budgeted
 from advisor.execute import Progress as OnProgress
 from advisor.execute import execute_trial, quiet_libraries
 from advisor.learning_curve import forecast
+from advisor.parent_death import die_with_parent
 from advisor.forecast import Throughput, forecast_lines, run_forecast
 from advisor.prechecks import validation_pass
 from advisor.progress import display
@@ -59,7 +60,7 @@ class Executor(Protocol):
 
 def _start(proc) -> None:
     """Start a worker with SIGINT blocked, so that a Ctrl-C reaching the process group while the worker starts
-    stays pending there; the worker then ignores it (`_leave_ctrl_c_to_the_parent`)."""
+    stays pending there; the worker then ignores it (`_in_worker`)."""
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         proc.start()
@@ -67,16 +68,18 @@ def _start(proc) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _leave_ctrl_c_to_the_parent() -> None:
-    """In a worker: the parent alone handles Ctrl-C (it terminates the worker; an interrupted trial is not
-    stored), so a worker never prints a KeyboardInterrupt traceback of its own."""
+def _in_worker() -> None:
+    """First thing in a worker: the parent alone handles Ctrl-C (it terminates the worker; an interrupted trial is
+    not stored), so a worker never prints a KeyboardInterrupt traceback of its own; and the worker dies with its
+    parent (a compare killed by SIGTERM or SIGKILL leaves no trial running on: advisor.parent_death)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    die_with_parent()
 
 
 def _worker(trial: Trial, spec_path: str, out: str, messages, device: str) -> None:
     """Entry point of a trial's worker process; reports progress through `messages`."""
-    _leave_ctrl_c_to_the_parent()
+    _in_worker()
     quiet_libraries()
     spec, splits, _ = check_task(spec_path)
     execute_trial(trial, spec, splits, RunDir(Path(out)), progress=lambda done, total, what: messages.put((done, total, what)),
@@ -90,7 +93,7 @@ def _base_worker(spec_path: str, out: str, device: str) -> None:
     from baselines.models import cache_dir
     from evaluators.forgetting import base_scores
 
-    _leave_ctrl_c_to_the_parent()
+    _in_worker()
     quiet_libraries()
     spec, _, _ = check_task(spec_path)
     base_scores(spec, Path(out), cache_dir(), base_model(spec, device))
