@@ -3,7 +3,8 @@
 The verdict reads the pick's 95% CI in the metric's own direction: "surely" when the whole CI is on the
 good side of the bar, "no" when the whole CI is on the bad side, "maybe" when it straddles the bar.
 The levers are computed from the run (the learning curve, retrieval recall, answers cut by the
-generation budget, the largest model the estimator fits on the target GPU), each a cited sentence.
+generation budget, the largest model the estimator fits on the target GPU, and with `models:` the quality
+gap between the models compared), each a cited sentence.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def bar_sentence(pick: TrialRecord, bar: dict, f: Facts, levers: list[tuple[str,
 
 def levers(pick: TrialRecord, ok: list[TrialRecord], f: Facts) -> list[tuple[str, Sentence]]:
     """(short label, cited sentence) for each lever the run measured."""
-    return _data_levers(ok, f) + _retrieval_lever(ok, f) + _budget_lever(pick, f) + _model_lever(f)
+    return _data_levers(ok, f) + _retrieval_lever(ok, f) + _budget_lever(pick, f) + _model_lever(f) + _model_gap_lever(ok, f)
 
 
 def _range(pair: list, scale) -> str:
@@ -140,6 +141,46 @@ def _model_lever(f: Facts) -> list[tuple[str, Sentence]]:
     return [(f"a bigger model (up to {fits['by_method']['qlora'] or 'none'} with QLoRA on {fits['gpu']})",
              Sentence(f"A bigger model: on the target GPU {fits['gpu']} the estimator fits up to {', '.join(found)} ({fits['setup']}); this "
                       f"run's model is {fits['run_model']}.", {"statistics.largest_fitting": fits}))]
+
+
+def _model_of(r: TrialRecord) -> str | None:
+    """The model a trial ran on in a `models:` run (settings.model.name); None with one local model."""
+    return (r.settings.get("model") or {}).get("name")
+
+
+def _model_gap_lever(ok: list[TrialRecord], f: Facts) -> list[tuple[str, Sentence]]:
+    """With several models: each model's best finished trial against the best of them (with the paired CI where that
+    trial is the run's reference for `vs_best`); a model none of whose trials finished is unknown."""
+    models = list(dict.fromkeys(m for r in f.by_name.values() if (m := _model_of(r))))
+    if len(models) < 2:
+        return []
+    name, score = f.metric.name, lambda t: f.metric.signed(t.metrics[f.metric.name])  # noqa: E731
+    best = {m: max((t for t in ok if _model_of(t) == m), key=score, default=None) for m in models}
+    unknown = [m for m in models if best[m] is None]
+    evidence = {f"{r.name}.status": r.status for r in f.by_name.values() if _model_of(r) in unknown}
+    if len(unknown) == len(models):
+        return [("another model: unknown (no trial finished)", Sentence("No trial of any model finished: the quality gap between the "
+                                                                         f"models ({', '.join(models)}) is unknown.", evidence))]
+    top = max((t for t in best.values() if t), key=score)
+    parts = [f"{_model_of(top)}'s best, {top.name}, scores highest ({name} {f.value(top.metrics[name])})"]
+    evidence[f"{top.name}.metrics.{name}"] = top.metrics[name]
+    gaps = []
+    for m in models:
+        t = best[m]
+        if t is None or t is top:
+            continue
+        vs = t.comparisons.get("vs_best")
+        paired = f", paired 95% CI {f.points(vs['delta_ci95'][0])} to {f.points(vs['delta_ci95'][1])}: {vs['verdict']}" \
+            if vs and vs.get("other") == top.name else ""
+        gap = t.metrics[name] - top.metrics[name]
+        gaps.append(f"{m} {f.points(gap)}")
+        parts.append(f"{m}'s best, {t.name}, {f.value(t.metrics[name])} ({f.points(gap)} {f.unit_word}{paired})")
+        evidence[f"{t.name}.metrics.{name}"] = t.metrics[name]
+        if paired:
+            evidence[f"{t.name}.comparisons.vs_best.delta_ci95"] = vs["delta_ci95"]
+    parts += [f"{m}: unknown, none of its trials finished" for m in unknown]
+    label = f"another model ({_model_of(top)} best; {', '.join(gaps + [f'{m} unknown' for m in unknown])})"
+    return [(label, Sentence(f"Another model: of the {len(models)} models compared, {'; '.join(parts)}.", evidence))]
 
 
 def largest_fitting(spec) -> dict | None:

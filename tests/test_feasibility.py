@@ -158,3 +158,31 @@ def test_curve_members_group_points_with_their_full_size_trial():
     records = [rec("zero-shot"), rec("lora-r16@n=20/m1", 20), rec("lora-r16/m1"), rec("lora-r16@n=10/m1", 10), rec("3-shot@n=10", 10)]
     curves = curve_members(records, 40)
     assert {k: [n for n, _ in v] for k, v in curves.items()} == {"lora-r16/m1": [10, 20, 40], "3-shot": [10]}
+
+
+def _on(model: str, t: dict) -> dict:
+    """A trial of a `models:` run: its settings carry its model's entry."""
+    return {**t, "settings": {"model": {"kind": "local", "name": model}}}
+
+
+def test_model_gap_lever_sets_each_models_best_against_the_best_and_unknown_models_apart():
+    tuned = _on("local", trial("local/lora", "lora", 0.70, one_time=0.5, per_1k=0.005,
+                               forgetting={"applies": True, "mean_delta": -0.02, "benchmarks": {"arc_easy": {}}}))
+    trials = [_on("local", trial("local/zero-shot", "prompting", 0.40, vs_best=("local/lora", "worse", -0.4, -0.2))), tuned,
+              _on("hosted", trial("hosted/zero-shot", "prompting", 0.55, vs_best=("local/lora", "worse", -0.25, -0.05))),
+              _on("hosted", trial("hosted/rag", "rag", 0.50, vs_best=("local/lora", "worse", -0.3, -0.1))),
+              _on("other", trial("other/zero-shot", "prompting", 0.0, status="failed"))]
+    rec = recommend(trials, _spec(min_quality=0.95), STATS)
+    lever = next(s for s in rec.what_would_change if s.text.startswith("Another model:"))
+    assert lever.text == ("Another model: of the 3 models compared, local's best, local/lora, scores highest (accuracy 70.0%); "
+                          "hosted's best, hosted/zero-shot, 55.0% (-15.0 points, paired 95% CI -25.0 to -5.0: worse); "
+                          "other: unknown, none of its trials finished.")
+    assert lever.evidence == {"other/zero-shot.status": "failed", "local/lora.metrics.accuracy": 0.70, "hosted/zero-shot.metrics.accuracy": 0.55,
+                              "hosted/zero-shot.comparisons.vs_best.delta_ci95": [-0.25, -0.05]}
+    assert "another model (local best; hosted -15.0, other unknown)" in rec.rationale[0].text  # named in the headline below the bar
+
+
+def test_model_gap_lever_needs_several_models():
+    assert not any(s.text.startswith("Another model:") for s in recommend([ZS, LORA], _spec(), STATS).what_would_change)
+    alone = [_on("local", ZS), _on("local", LORA)]
+    assert not any(s.text.startswith("Another model:") for s in recommend(alone, _spec(), STATS).what_would_change)
