@@ -18,6 +18,7 @@ Full scoring runs every label's tokens after every prompt. Three exact savings:
 from __future__ import annotations
 
 import copy
+import functools
 import heapq
 from dataclasses import dataclass, field
 
@@ -162,6 +163,17 @@ def groups(order: list[int], encoded: list[list[int]], shared: int, size: int) -
     return groups
 
 
+@functools.cache
+def cache_keyword() -> str:
+    """The models' KV-cache argument, also their output's field: `cache` in the transformers that renamed it (there
+    `past_key_values` warns twice per call and is to be removed in 5.40), `past_key_values` before (>=4.50 supported)."""
+    from dataclasses import fields
+
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in {f.name for f in fields(CausalLMOutputWithPast)} else "past_key_values"
+
+
 class LabelSearch:
     def __init__(self, model, labels: list[list[int]], every_label: bool = False):
         self.model, self.trie, self.n_labels = model, Trie.build(labels), len(labels)
@@ -177,10 +189,10 @@ class LabelSearch:
             input_ids=torch.tensor([pack.ids], device=self.device),
             position_ids=torch.tensor([pack.positions], device=self.device),
             attention_mask=pack.mask(self.dtype).to(self.device),
-            past_key_values=cache, use_cache=True,
+            **{cache_keyword(): cache}, use_cache=True,
             logits_to_keep=torch.tensor(pack.keep or [len(pack) - 1], device=self.device),
         )
-        return torch.log_softmax(out.logits[0].float(), dim=-1).cpu(), out.past_key_values
+        return torch.log_softmax(out.logits[0].float(), dim=-1).cpu(), out[cache_keyword()]
 
     def prefix_cache(self, prefix: list[int]):
         import torch
@@ -188,7 +200,7 @@ class LabelSearch:
         if not prefix:
             return None
         ids = torch.tensor([prefix], device=self.device)
-        return self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+        return self.model(input_ids=ids, use_cache=True, logits_to_keep=1)[cache_keyword()]
 
     def score_group(self, prompts: list[list[int]], shared: int, cache) -> list[_Item]:
         """Search every prompt of a group (all starting with the `shared` prefix held in `cache`)."""

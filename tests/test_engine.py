@@ -108,3 +108,15 @@ def test_batched_generation_matches_one_at_a_time(lm):
     single = [lm.generate([p], max_new_tokens=5, batch_size=1)[0] for p in PROMPTS]
     assert [g.text for g in batched] == [g.text for g in single]
     assert all(0 < g.output_tokens <= 5 for g in batched)
+
+
+def test_scoring_and_generation_use_the_installed_transformers_cache_argument(lm):
+    """transformers renamed the KV cache `past_key_values` -> `cache` (the old name warns on every call, and goes away
+    in 5.40): the label search passes the name the installed version takes, so a trial logs no deprecation."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lm.choose(PROMPTS, LABELS, batch_size=2)
+        lm.generate(PROMPTS[:1], max_new_tokens=2, batch_size=1)
+    assert [str(w.message) for w in caught if "past_key_values" in str(w.message)] == []
