@@ -76,7 +76,9 @@ def violations(trial: TrialRecord, constraints, changes_weights: bool, target_sc
     """The hard constraints this finished trial breaks, each as a sentence with its numbers."""
     out = []
     latency = trial.latency
-    if constraints.max_latency_ms is not None and latency and latency.p95_ms is not None and latency.p95_ms > constraints.max_latency_ms:
+    if constraints.max_latency_ms is not None and (latency is None or latency.p95_ms is None):
+        out.append(f"latency unknown (not measured); max_latency_ms {constraints.max_latency_ms:.0f} cannot be checked")
+    elif constraints.max_latency_ms is not None and latency.p95_ms > constraints.max_latency_ms:
         how = f" ({latency.measured})" if latency.measured else ""
         out.append(f"p95 latency {latency.p95_ms:.0f} ms{how} > limit {constraints.max_latency_ms:.0f} ms")
     cost = trial.cost or {}

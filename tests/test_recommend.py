@@ -44,6 +44,8 @@ CASES = [
      [ZS, trial("lora", "lora", 0.0, status="failed")], {}, STATS, "zero-shot", None),
     ("R2 latency limit excludes the best",
      [ZS, {**LORA, "latency": {"p95_ms": 900.0}}], {"max_latency_ms": 500}, STATS, "zero-shot", None),
+    ("R2 unknown latency cannot pass a latency limit",
+     [ZS, {**LORA, "latency": {"p95_ms": None}}], {"max_latency_ms": 500}, STATS, "zero-shot", None),
     ("R2 training budget excludes",
      [ZS, LORA], {"budget_usd": 0.1}, STATS, "zero-shot", None),
     ("R2 forgetting tolerance excludes",
