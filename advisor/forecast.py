@@ -1,134 +1,89 @@
-"""Before running: per trial, the token positions the model will run and about how long that takes here.
+"""Before running: per trial, the work the model will do and about how long that takes here.
 
-Positions are counted on the actual data with the model's tokenizer: every prompt the trial answers
-(each template, the template-selection items, the test set), the label tokens constrained choice adds
-per item, and the training tokens of families that train. Seconds divide them by a throughput in
-positions per second, measured for a few seconds on the actual model (a forward pass and a training
-step) unless the caller states one. Classification counts the label search as it runs now: a shared
-prompt prefix once per template, and at most `_WIDTH` x (the deepest label) trie positions per item
-(the whole trie when that is smaller); measured on CLINC150 (150 labels) it ran about 11. Generated
-answers (qa) count max_new_tokens positions at the prompt rate: one token per pass runs slower, so
-those forecasts are low. The training rate is a full fine-tuning step; adapters train a little faster.
+The work is counted on the actual data the way the run builds it (advisor.forecast_counts: rendered prompts,
+template-selection items, the batch-1 latency pass, the trainer's padded batches and validation loss, the
+forgetting benchmarks' lm-eval requests). Seconds divide it by rates measured for a few seconds on the actual
+model unless the caller states them: positions/s of a forward pass keeping one logit (answering), of one keeping
+every logit (validation loss, lm-eval), of a full fine-tuning step (adapters' steps differ a little), the seconds
+of one generation step at batch 8, and the seconds this process took to load the model (each trial loads it).
+Rates measured at one moment: a machine whose load changes during the run runs faster or slower than forecast.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from advisor.forecast_counts import Tokens, Work, answering, forgetting_positions, prompt_sets, prompts, trial_work
 from contracts.records import Forecast
 
 HOUR_S = 3600.0
-MANY_LABELS = 50
 
 
 @dataclass(frozen=True)
 class Throughput:
     forward: float
-    """Positions per second of a forward pass (prompt scoring)."""
+    """Positions per second of a forward pass keeping the last logit (prompts, label search)."""
     train: float
     """Positions per second of a training step (forward and backward)."""
     source: str
+    scoring: float | None = None
+    """Positions per second of a forward pass keeping every logit (validation loss, lm-eval); None: `forward`."""
+    decode_step_s: float | None = None
+    """Seconds of one generation step of a batch of 8; None: 8 positions at `forward`."""
+    load_s: float = 0.0
+    """Seconds to load the model."""
+
+    def seconds(self, work: Work) -> tuple[float, float]:
+        """(seconds of the trial's work but forgetting, seconds of its forgetting benchmarks)."""
+        scoring = self.scoring or self.forward
+        step = self.decode_step_s if self.decode_step_s is not None else 8 / self.forward
+        own = ((work.answer + work.latency) / self.forward + work.decode_steps * step + work.train / self.train
+               + work.validation / scoring)
+        return own, work.forgetting / scoring
 
 
 @dataclass
 class TrialForecast:
     name: str
-    forward_positions: int = 0
-    train_positions: int = 0
+    work: Work = field(default_factory=Work)
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    longest_train: int = 0
-    """Tokens of the longest training example (prompt + answer, at most max_seq_len): the memory estimate's length."""
+    """The whole trial: loading the model, its work and its forgetting benchmarks."""
+    forgetting_s: float = 0.0
     memory_mb: float | None = None
     """advisor.estimate's training memory (weights, adapters, gradients, optimizer, activations; not the runtime)."""
 
 
-def measure(lm, seconds: float = 1.0, length: int = 128) -> Throughput:
-    """Positions/s of the model here: forward passes, then training steps, each for about `seconds`."""
+def measure(lm, seconds: float = 1.0, length: int = 128, generates: bool = False) -> Throughput:
+    """Rates of the model here, each measured for about `seconds`: forward passes (one logit, every logit), a
+    generation step at batch 8 when the task generates, then training steps."""
     import torch
 
     ids = torch.randint(0, lm.tokenizer.vocab_size, (1, length), device=lm.device)
 
-    def rate(step) -> float:
+    def rate(step, per: int = length) -> float:
         step()  # warm-up
         done, began = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - began) < seconds or done == 0:
             step()
-            done += length
+            done += per
         return done / elapsed
 
     with torch.inference_mode():
         forward = rate(lambda: lm.model(input_ids=ids, logits_to_keep=1))
+        scoring = rate(lambda: torch.log_softmax(lm.model(input_ids=ids).logits.float(), dim=-1))
+        step_s = None
+        if generates:
+            batch = ids.repeat(8, 1)
+            cache = lm.model(input_ids=batch, use_cache=True, logits_to_keep=1).past_key_values
+            step_s = 1 / rate(lambda: lm.model(input_ids=batch[:, -1:], past_key_values=cache, use_cache=True, logits_to_keep=1), 1)
     lm.model.train()
     train = rate(lambda: lm.model(input_ids=ids, labels=ids).loss.backward())
     lm.model.zero_grad(set_to_none=True)
     lm.model.eval()
-    return Throughput(forward, train, f"measured for {2 * seconds:.0f} s on {lm.device.type}")
-
-
-def _prompt_tokens(count, splits, template: str, shots: int) -> tuple[int, list[int]]:
-    """(shared prefix, per-item own tokens) of a filled template, with `shots` fixed examples before it."""
-    from baselines.templates import fill
-
-    head = template.split("{input}")[0]
-    shared = count(fill(head, "", splits.labels)) if "{labels}" in head else count(head.replace("{context}", ""))
-    train = splits.train[: max(shots, 1)]
-    shot_block = sum(count(fill(template, e.input, splits.labels)) + count(e.target) for e in train[:shots])
-    own = [count(fill(template, e.input, splits.labels)) - shared for e in splits.test]
-    return shared + shot_block, own
-
-
-def _answering(trial) -> dict:
-    """The settings that decide what a trial answers: a fine-tuned model under RAG answers through its RAG combination."""
-    return trial.settings["rag"]["settings"] if trial.family == "finetune_rag" else trial.settings
-
-
-def _loads(s: dict, splits, spec, count) -> list[tuple[int, float, int, bool]]:
-    """Per template the trial answers: (shared prefix tokens, mean own tokens per item with retrieved context,
-    items answered, whether the template is also scored on selection items)."""
-    from baselines.templates import builtin_templates
-
-    name = s.get("template", "instruct")  # rag keeps the template's text, fine-tuning its name
-    templates = s.get("templates") or {name: name if "{input}" in name else builtin_templates(spec.task.type)[name]}
-    shots = s.get("shots", 0) if s.get("selection", "random") == "random" else 0
-    dev = s.get("select_on", 0) if len(templates) > 1 else 0
-    # retrieval fills its context budget unless k chunks of a known size fill less
-    retrieved = min(s["k"] * (s.get("chunk_size") or s["context_tokens"]), s["context_tokens"]) if "context_tokens" in s else 0
-    loads = []
-    for text in templates.values():
-        shared, own = _prompt_tokens(count, splits, text, shots)
-        loads.append((shared, sum(own) / max(len(own), 1) + retrieved, len(splits.test) + dev, bool(dev)))
-    return loads
-
-
-def trial_forecast(trial, splits, spec, encode, throughput: Throughput, eos: int | None = None) -> TrialForecast:
-    """`encode(text) -> token ids`; settings read here are the families' own option names."""
-    from baselines.label_search import _WIDTH, Trie
-
-    s, out = trial.settings, TrialForecast(trial.name)
-    count = lambda text: len(encode(text))  # noqa: E731
-    if spec.task.type == "classification":
-        label_ids = [encode(lab) + ([eos] if eos is not None else []) for lab in splits.labels]
-        nodes = len(Trie.build(label_ids).token) - 1
-        per_item = min(nodes, _WIDTH * max(map(len, label_ids)))
-        if len(splits.labels) > MANY_LABELS:
-            out.warnings.append(f"{len(splits.labels)} labels ({sum(map(len, label_ids)):,} label tokens, a trie of {nodes:,}): "
-                                "a template that lists them makes every prompt long")
-    else:
-        per_item = _answering(trial).get("max_new_tokens") or 32
-    for shared, mean_own, items, dev in _loads(_answering(trial), splits, spec, count):
-        out.forward_positions += (2 if dev else 1) * shared + round(items * (mean_own + per_item))
-    if "epochs" in s:
-        example = sum(count(e.input) + count(e.target) for e in splits.train[:200]) / max(min(len(splits.train), 200), 1)
-        shared, _ = _loads(s, splits, spec, count)[0][:2]
-        kept = len(splits.train) * (1 - s.get("validation_fraction", 0.0))
-        out.train_positions = round(kept * s["epochs"] * min(example + shared, s.get("max_seq_len", 10**9)))
-        out.longest_train = min(max(count(e.input) + count(e.target) for e in splits.train) + shared, s.get("max_seq_len", 10**9))
-    out.seconds = out.forward_positions / throughput.forward + out.train_positions / throughput.train
-    return out
+    return Throughput(forward, train, f"measured for {(4 if generates else 3) * seconds:.0f} s on {lm.device.type}", scoring, step_s)
 
 
 def forecast_lines(trials, splits, spec, throughput: Throughput | None = None, device: str = "cpu") -> list[str]:
@@ -153,8 +108,10 @@ def forecast_lines(trials, splits, spec, throughput: Throughput | None = None, d
     return lines
 
 
-def _local_rows(trials, splits, spec, model: str, throughput: Throughput | None, device: str) -> tuple[Throughput, list[TrialForecast]] | str:
-    """(the throughput, a forecast per trial), or why there is none."""
+def _local_rows(trials, splits, spec, model: str, throughput: Throughput | None, device: str
+                ) -> tuple[Throughput, list[TrialForecast], TrialForecast | None] | str:
+    """(the throughput, a forecast per trial, the base model's forgetting benchmarks when a trial needs them), or why
+    there is none."""
     import gc
 
     import torch
@@ -165,18 +122,28 @@ def _local_rows(trials, splits, spec, model: str, throughput: Throughput | None,
 
     if throughput is None and device_type(device) == "cuda" and not torch.cuda.is_available():
         return "forecast: planned for a GPU this machine lacks, so its throughput cannot be measured here"
+    began = time.perf_counter()
     lm = LanguageModel.load(model, device=device)
-    throughput = throughput or measure(lm)
-    encode = lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-    rows = [trial_forecast(t, splits, spec, encode, throughput, lm.tokenizer.eos_token_id) for t in trials]
+    loaded = time.perf_counter() - began
+    throughput = throughput or replace(measure(lm, generates=spec.task.type != "classification"), load_s=loaded)
+    hardware = planned(device)
+    forgetting, uncounted = forgetting_positions(Tokens.of(lm), spec) if spec.forgetting and spec.forgetting.benchmarks else (0, [])
+    rows = [TrialForecast(t.name, trial_work(lm, t, splits, spec, hardware, forgetting)) for t in trials]
     del lm
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()  # a real run measured in its driver process: leave the GPU to the trials
-    config, hardware = Path(resolve(model)) / "config.json", planned(device)
+    base = TrialForecast("base model, forgetting benchmarks (once)", Work(forgetting=forgetting)) if any(r.work.forgetting for r in rows) else None
+    config = Path(resolve(model)) / "config.json"
     for t, r in zip(trials, rows):
-        r.memory_mb = _memory_mb(config, t, r.longest_train, hardware) if r.longest_train else None
-    return throughput, rows
+        own, r.forgetting_s = throughput.seconds(r.work)
+        r.seconds = throughput.load_s + own + r.forgetting_s
+        r.memory_mb = _memory_mb(config, t, r.work.longest_train, hardware) if r.work.longest_train else None
+        if uncounted and r.work.forgetting:
+            r.work.warnings.append(f"forgetting benchmark(s) lm-eval fetches itself not counted: {', '.join(uncounted)}")
+    if base is not None:
+        base.seconds = base.forgetting_s = throughput.load_s + throughput.seconds(base.work)[1]
+    return throughput, rows, base
 
 
 def _memory_mb(config: Path, trial, seq_len: int, hardware) -> float | None:
@@ -195,16 +162,23 @@ def _local_lines(trials, splits, spec, model: str, throughput: Throughput | None
     return [found] if isinstance(found, str) else _rows_lines(*found)
 
 
-def _rows_lines(throughput: Throughput, rows: list[TrialForecast]) -> list[str]:
+def _rows_lines(throughput: Throughput, rows: list[TrialForecast], base: TrialForecast | None) -> list[str]:
     memory = ("; training memory: advisor estimate's terms at the longest train example, the runtime not counted"
               if any(r.memory_mb is not None for r in rows) else "")
-    lines = [f"forecast ({throughput.source}: {throughput.forward:,.0f} positions/s forward, {throughput.train:,.0f} training{memory}):"]
+    rates = [f"{throughput.forward:,.0f} positions/s forward", f"{throughput.scoring or throughput.forward:,.0f} with every logit",
+             f"{throughput.train:,.0f} training"] + ([f"{throughput.decode_step_s:.2f} s a generation step"] if throughput.decode_step_s else [])
+    lines = [f"forecast ({throughput.source}: {', '.join(rates)}; model load {throughput.load_s:.0f} s per trial{memory}):"]
     for r in rows:
-        train = f", training {r.train_positions:,}" if r.train_positions else ""
+        w = r.work
+        parts = [f"{w.answer:,} positions + {w.latency:,} latency"] + ([f"{w.decode_steps:,} generation steps"] if w.decode_steps else [])
+        parts += [f"training {w.train:,} + {w.validation:,} validation"] if w.train else []
+        parts += [f"forgetting {w.forgetting:,} (~{_duration(r.forgetting_s)})"] if w.forgetting else []
         memory = f", training memory ~{r.memory_mb:,.0f} MB" if r.memory_mb is not None else ""
-        lines.append(f"  {r.name:32} {r.forward_positions:>10,} positions{train}  ~{_duration(r.seconds)}{memory}")
-        lines += [f"  warning: {r.name}: {w}" for w in r.warnings]
-    total = sum(r.seconds for r in rows)
+        lines.append(f"  {r.name:32} {', '.join(parts)}  ~{_duration(r.seconds)}{memory}")
+        lines += [f"  warning: {r.name}: {x}" for x in w.warnings]
+    if base is not None:
+        lines.append(f"  {base.name}: {base.work.forgetting:,} positions  ~{_duration(base.seconds)} (none when the run folder holds them)")
+    total = sum(r.seconds for r in rows) + (base.seconds if base else 0.0)
     lines.append(f"  expected total ~{_duration(total)}")
     if total > HOUR_S:
         lines.append(f"  warning: the whole run is expected to take over an hour (~{_duration(total)}); "
@@ -223,30 +197,33 @@ def run_forecast(trials, splits, spec, device: str, throughput: Throughput | Non
     found = _local_rows(trials, splits, spec, spec.model_entries()[0].model, throughput, device)
     if isinstance(found, str):
         return [found], {}, None
-    throughput, rows = found
-    records = {t.id: Forecast(seconds=round(r.seconds, 1), forward_positions=r.forward_positions, train_positions=r.train_positions,
+    throughput, rows, base = found
+    records = {t.id: Forecast(seconds=round(r.seconds, 1), forward_positions=r.work.answer + r.work.latency, train_positions=r.work.train,
+                              forgetting_s=round(r.forgetting_s, 1), load_s=round(throughput.load_s, 1),
                               forward_per_s=round(throughput.forward, 1), train_per_s=round(throughput.train, 1),
                               measured=f"{throughput.source} at the run's start") for t, r in zip(trials, rows)}
-    return _rows_lines(throughput, rows), records, throughput
+    return _rows_lines(throughput, rows, base), records, throughput
 
 
-def endpoint_requests(trial, splits, spec, count) -> tuple[int, int, int, int]:
+def endpoint_requests(trial, splits, spec, tokens: Tokens) -> tuple[int, int, int, int]:
     """(requests, prompt tokens, expected output tokens, output tokens if every reply runs to its limit) of an
     endpoint trial: one request per prompt, as `EndpointLM.answer` sends them; a reply is expected to be as long
     as a label (classification) or a train answer cut at the generation budget (qa, generation)."""
+    from advisor.forecast_counts import retrieved_tokens
     from baselines.budget import generation_budget
 
+    count = lambda text: len(tokens.encode(text))  # noqa: E731
     if spec.task.type == "classification":
         lengths = [count(label) for label in splits.labels]
         expected, cap = sum(lengths) / len(lengths), max(lengths) + 8
     else:
         answers = [count(e.target) for e in splits.train]
-        cap = generation_budget(_answering(trial).get("max_new_tokens"), [e.target for e in splits.train], count).max_new_tokens
+        cap = generation_budget(answering(trial).get("max_new_tokens"), [e.target for e in splits.train], count).max_new_tokens
         expected = sum(min(n, cap) for n in answers) / max(len(answers), 1)
-    loads = _loads(_answering(trial), splits, spec, count)
-    requests = sum(items for _, _, items, _ in loads)
-    prompt = round(sum(items * (shared + own) for shared, own, items, _ in loads))
-    return requests, prompt, round(requests * expected), requests * cap
+    s = answering(trial)
+    lengths = [n for text, shots, dev, test in prompt_sets(s, splits, spec)
+               for n in prompts(tokens, text, shots, dev + test, splits.labels, retrieved_tokens(s))]
+    return len(lengths), sum(lengths), round(len(lengths) * expected), len(lengths) * cap
 
 
 def _endpoint_lines(trials, splits, spec, entry) -> list[str]:
@@ -254,7 +231,8 @@ def _endpoint_lines(trials, splits, spec, entry) -> list[str]:
     from baselines.endpoint import EndpointLM
 
     lm = EndpointLM(entry, Path(os.devnull), spec.model)  # for its tokenizer only: it sends and caches nothing here
-    rows = [(t.name, *endpoint_requests(t, splits, spec, lm.count_tokens)) for t in trials]
+    tokens = Tokens(lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids, lambda turns: "\n".join(m["content"] for m in turns))
+    rows = [(t.name, *endpoint_requests(t, splits, spec, tokens)) for t in trials]
     per_token = entry.input_usd_per_1k_tokens is not None or entry.output_usd_per_1k_tokens is not None
 
     def priced(prompt: int, output: int) -> float:

@@ -142,11 +142,15 @@ class Forgetting(_Record):
 
 
 class Forecast(_Record):
-    """What the run forecast for this trial before running it (advisor.forecast), to set against `resources.wall_s`."""
+    """What the run forecast for this trial before running it (advisor.forecast), to set against `resources.wall_s`
+    plus `resources.forgetting_s`."""
 
-    seconds: float
+    seconds: float = Field(description="The whole trial: model load, answering, latency pass, training and forgetting_s.")
     forward_positions: int
     train_positions: int = 0
+    forgetting_s: float | None = Field(None, description="Of `seconds`, the forgetting benchmarks (resources.forgetting_s); "
+                                       "None: not forecast (an older forecast), `seconds` is then set against wall_s alone.")
+    load_s: float = Field(0.0, description="Of `seconds`, loading the model (timed where the forecast loaded it).")
     forward_per_s: float = Field(description="Positions per second of a forward pass, as measured at the run's start.")
     train_per_s: float = Field(description="Positions per second of a training step, as measured at the run's start.")
     measured: str = Field("", description="How the throughput was measured.")

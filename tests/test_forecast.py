@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from transformers import AutoTokenizer
 
 from advisor.cli import cli
-from advisor.forecast import Throughput, endpoint_requests, forecast_lines, trial_forecast
+from advisor.forecast import Throughput, endpoint_requests, forecast_lines
+from advisor.forecast_counts import Tokens, trial_work
 from advisor.prechecks import validation_pass
 from baselines.device import planned, resolve_device
 from baselines.engine import LanguageModel
@@ -33,14 +34,15 @@ def plan(classification_task):
 def test_prompting_positions_cover_every_template_and_item(plan, tiny_model_dir):
     spec, splits, trials = plan("prompting: {shots: [0, 1], select_on: 2}")
     lm = LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
-    encode = lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-    zero, one = (trial_forecast(t, splits, spec, encode, STATED, lm.tokenizer.eos_token_id) for t in trials)
-    templates = len(trials[0].settings["templates"])
-    own = min(lm.count_tokens(e.input) for e in splits.test)
-    assert zero.forward_positions > templates * (len(splits.test) + 2) * own
-    assert one.forward_positions > zero.forward_positions  # the shot is extra prefix
-    assert zero.train_positions == 0 and zero.seconds == pytest.approx(zero.forward_positions / 1000)
-    assert not zero.warnings
+    zero, one = (trial_work(lm, t, splits, spec, planned("cpu"), 0) for t in trials)
+    templates = trials[0].settings["templates"]
+    rendered = [lm.count_tokens(lm.render([{"role": "user", "content": fill(text, e.input, splits.labels)}]))
+                for text in templates.values() for e in splits.test]
+    assert zero.answer > sum(rendered) - len(templates) * min(rendered)  # each template's shared prefix runs once
+    assert one.answer > zero.answer  # the shot is an extra turn
+    assert zero.latency > (len(splits.test) + 1) * min(rendered)  # every test item (9 < 16) and a warm-up, one at a time
+    assert zero.train == zero.forgetting == 0 and not zero.warnings
+    assert STATED.seconds(zero) == (pytest.approx((zero.answer + zero.latency) / 1000), 0.0)
 
 
 def test_training_counts_epochs_and_a_slow_run_warns(plan):
@@ -53,8 +55,7 @@ def test_many_labels_warn(plan, tiny_model_dir):
     spec, splits, trials = plan("prompting: {shots: [0], select_on: 2}")
     splits.labels = [f"label {i}" for i in range(60)]
     lm = LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
-    encode = lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-    (warning,) = trial_forecast(trials[0], splits, spec, encode, STATED, lm.tokenizer.eos_token_id).warnings
+    (warning,) = trial_work(lm, trials[0], splits, spec, planned("cpu"), 0).warnings
     assert warning.startswith("60 labels")
 
 
@@ -90,17 +91,18 @@ def test_several_models_forecast_per_model_requests_tokens_and_cost(tmp_path, ti
     mine, hosted = (lines.index(next(x for x in lines if x.startswith(f"model {m}:"))) for m in ("mine", "hosted"))
     assert lines[mine].startswith("model mine: 4 trial(s) (prompting, rag, lora, finetune_rag), local ")
     assert lines[hosted].startswith("model hosted: 2 trial(s) (prompting, rag), endpoint m at http://127.0.0.1:")
-    assert "mine/lora-r16" in "\n".join(lines[mine:hosted]) and "positions, training" in "\n".join(lines[mine:hosted])
+    assert "mine/lora-r16" in "\n".join(lines[mine:hosted]) and ", training " in "\n".join(lines[mine:hosted])
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     count = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
+    tokens = Tokens(lambda text: tokenizer(text, add_special_tokens=False).input_ids, lambda turns: "\n".join(m["content"] for m in turns))
     zero = next(t for t in trials if t.name == "hosted/zero-shot")
-    requests, prompt, output, cap = endpoint_requests(zero, splits, spec, count)
+    requests, prompt, output, cap = endpoint_requests(zero, splits, spec, tokens)
     template = zero.settings["templates"]["concise"]
     assert requests == len(splits.test) == 4 and cap == 4 * 6
     assert prompt == sum(count(fill(template, e.input, [])) for e in splits.test)
     assert output == round(4 * sum(min(count(e.target), 6) for e in splits.train) / len(splits.train))
     assert f"hosted/zero-shot                      4 requests  ~{prompt:,} prompt + ~{output:,} output tokens (at most 24)" in "\n".join(lines)
-    rag = endpoint_requests(next(t for t in trials if t.name == "hosted/rag/sentence/flat"), splits, spec, count)
+    rag = endpoint_requests(next(t for t in trials if t.name == "hosted/rag/sentence/flat"), splits, spec, tokens)
     assert rag[0] == 4 and rag[1] > prompt + 4 * 39  # the retrieved context's budget counted in every prompt
     total = (prompt + rag[1]) * 0.5 / 1000 + (output + rag[2]) * 2.0 / 1000
     assert lines[-1].startswith(f"    expected total 8 requests, ~{prompt + rag[1]:,} prompt")

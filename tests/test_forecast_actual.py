@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from advisor.estimate import estimate_for_settings
-from advisor.forecast import Throughput, forecast_lines, trial_forecast
+from advisor.forecast import Throughput, forecast_lines
+from advisor.forecast_counts import trial_work
 from advisor.prechecks import validation_pass
 from baselines.device import planned, resolve_device
 from baselines.engine import LanguageModel
@@ -24,9 +25,8 @@ def test_fine_tuning_lines_carry_the_estimators_training_memory(classification_t
     (lora,) = [line for line in lines if line.strip().startswith("lora")]
     assert "training memory" not in zero  # the estimator has no formula for prompting
     lm = LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
-    encode = lambda text: lm.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
     lora_trial = next(t for t in trials if t.family == "lora")
-    longest = trial_forecast(lora_trial, splits, spec, encode, STATED, lm.tokenizer.eos_token_id).longest_train
+    longest = trial_work(lm, lora_trial, splits, spec, planned("cpu"), 0).longest_train
     assert 0 < longest <= lora_trial.settings["max_seq_len"]
     expected = estimate_for_settings(Path(tiny_model_dir) / "config.json", "lora", lora_trial.settings, longest, "cpu", "fp32")
     assert lora.endswith(f"training memory ~{expected['estimated_total_mb']:,.0f} MB")
@@ -52,3 +52,13 @@ def test_the_table_sets_each_forecast_against_the_recorded_wall_time():
     assert (table["within"], table["compared"], table["factor"]) == (2, 4, 1.5)
     assert "measured for 2 s on cpu at the run's start: 1,234 positions/s forward and 99 in training" in table["caption"]
     assert forecast_table([_trial("old", None, 5.0)]) is None
+
+
+def test_a_forecast_that_counted_forgetting_is_set_against_wall_time_plus_forgetting():
+    counted, older = _trial("lora", 100.0, 80.0), _trial("lora-old", 100.0, 80.0)
+    counted["forecast"]["forgetting_s"] = 40.0
+    for t in (counted, older):
+        t["resources"]["forgetting_s"] = 60.0
+    rows = {r["trial"]: r for r in forecast_table([counted, older])["rows"]}
+    assert rows["lora"]["actual_s"] == 140.0 and rows["lora"]["ratio"] == 1.4  # 80 s wall + 60 s forgetting
+    assert rows["lora-old"]["actual_s"] == 80.0  # an older forecast left forgetting out: wall time alone

@@ -27,7 +27,7 @@ def _log() -> tuple[Console, io.StringIO]:
 
 
 def test_a_run_logged_to_a_file_prints_phases_a_heartbeat_and_keeps_its_forecast(classification_task, tmp_path, monkeypatch):
-    monkeypatch.setattr(advisor.forecast, "measure", lambda lm: STATED)  # the throughput probe costs 2 s; it is tested elsewhere
+    monkeypatch.setattr(advisor.forecast, "measure", lambda lm, **kwargs: STATED)  # the throughput probe costs 2 s; it is tested elsewhere
     monkeypatch.setattr(advisor.progress, "LOG_INTERVAL_S", 0.05)
     console, log = _log()
     out = compare(classification_task("prompting: {shots: [0, 1], templates: [terse, question], select_on: 1}"),
@@ -54,10 +54,10 @@ def test_a_run_logged_to_a_file_prints_phases_a_heartbeat_and_keeps_its_forecast
 
 
 def test_a_second_run_reuses_each_trial_with_its_original_forecast_and_time(classification_task, tmp_path, monkeypatch):
-    monkeypatch.setattr(advisor.forecast, "measure", lambda lm: STATED)
+    monkeypatch.setattr(advisor.forecast, "measure", lambda lm, **kwargs: STATED)
     task = classification_task("prompting: {shots: [0], templates: [terse]}")
     first = json.loads((compare(task, out=tmp_path / "run", isolate=False, console=_log()[0]) / "results.json").read_text())
-    monkeypatch.setattr(advisor.forecast, "measure", lambda lm: pytest.fail("nothing left to run: no throughput to measure"))
+    monkeypatch.setattr(advisor.forecast, "measure", lambda lm, **kwargs: pytest.fail("nothing left to run: no throughput to measure"))
     console, log = _log()
     second = json.loads((compare(task, out=tmp_path / "run", isolate=False, console=console) / "results.json").read_text())
     assert "[1/1] zero-shot: reused (ok)" in log.getvalue() and "forecast (" not in log.getvalue()

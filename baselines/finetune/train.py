@@ -74,6 +74,15 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     return max(0.0, 1.0 - done) if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The micro-batches of one epoch (example indices, shuffled by the seed and epoch); advisor.forecast counts
+    their padded positions."""
+    import torch
+
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def make_optimizer(params, opts: TrainOptions, name: str):
     """The optimizer `baselines.device.optimizer_name` chose: torch AdamW, or bitsandbytes' paged 8-bit AdamW."""
     if name == PAGED_ADAMW_8BIT:
@@ -233,8 +242,7 @@ def train(model, train_data: list[Tokenized], val_data: list[Tokenized], opts: T
     for epoch in range(state["epoch"] + 1, opts.epochs + 1):
         if state["stopped_early"]:
             break
-        order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
-        micro = [order[i : i + opts.batch_size] for i in range(0, len(order), opts.batch_size)]
+        micro = epoch_batches(len(train_data), opts.batch_size, seed, epoch)
         began = time.perf_counter()
         for first in range(0, len(micro), opts.grad_accum):
             group = [collate([train_data[i] for i in idx], pad_id) for idx in micro[first : first + opts.grad_accum]]

@@ -40,6 +40,30 @@ def shots_name(k: int, selection: str) -> str:
     return "zero-shot" if k == 0 else f"{k}-shot" + ("-similar" if selection == "similar" else "")
 
 
+def held_out(splits, settings: dict[str, Any], seed: int) -> tuple[list[Example], list[Example], list[Example] | None]:
+    """(the dev items that pick the template, the shot pool, the fixed shots; None when drawn per input), seeded:
+    the run and advisor.forecast draw the same."""
+    rng = random.Random(seed)
+    if splits.validation:
+        dev, pool = splits.validation[: settings["select_on"]], list(splits.train)
+    else:
+        shuffled = list(splits.train)
+        rng.shuffle(shuffled)
+        # keep at least the shots in the pool when train is tiny
+        n_dev = min(settings["select_on"], max(0, len(shuffled) - settings["shots"]))
+        dev, pool = shuffled[:n_dev], shuffled[n_dev:]
+    per_input = settings["selection"] == "similar" and settings["shots"] > 0
+    return dev, pool, None if per_input else rng.sample(pool, min(settings["shots"], len(pool)))
+
+
+def prompt_turns(text: str, ex: Example, shots: list[Example], labels: list[str]) -> list[dict[str, str]]:
+    """The chat turns of one prompt: each shot as a user turn and its answer, then the item."""
+    turns = []
+    for shot in shots:
+        turns += [{"role": "user", "content": fill(text, shot.input, labels)}, {"role": "assistant", "content": shot.target}]
+    return turns + [{"role": "user", "content": fill(text, ex.input, labels)}]
+
+
 @strategies.register("prompting")
 class Prompting(Strategy):
     """Prompt engineering: zero-shot and k-shot prompts over several templates."""
@@ -58,18 +82,8 @@ class Prompting(Strategy):
         return [(shots_name(k, options.selection), {**common, "shots": k, "templates": templates}) for k in options.shots]
 
     def prepare(self) -> None:
-        s, splits = self.settings, self.ctx.splits
-        rng = random.Random(self.ctx.spec.seed)
-        if splits.validation:
-            self.dev, self.pool = splits.validation[: s["select_on"]], list(splits.train)
-        else:
-            shuffled = list(splits.train)
-            rng.shuffle(shuffled)
-            # keep at least the shots in the pool when train is tiny
-            n_dev = min(s["select_on"], max(0, len(shuffled) - s["shots"]))
-            self.dev, self.pool = shuffled[:n_dev], shuffled[n_dev:]
-        per_input = s["selection"] == "similar" and s["shots"] > 0
-        self.fixed_shots = None if per_input else rng.sample(self.pool, min(s["shots"], len(self.pool)))
+        s = self.settings
+        self.dev, self.pool, self.fixed_shots = held_out(self.ctx.splits, s, self.ctx.spec.seed)
         self._done = 0
         self.template_scores: dict[str, dict[str, float]] = {}
         self.chosen = next(iter(s["templates"]))
@@ -107,11 +121,7 @@ class Prompting(Strategy):
         return {ex.id: [self.pool[j] for j in reversed(row)] for ex, row in zip(examples, nearest)}
 
     def messages(self, template: str, ex: Example, shots: list[Example]) -> list[dict[str, str]]:
-        text, labels = self.settings["templates"][template], self.ctx.splits.labels
-        turns = []
-        for shot in shots:
-            turns += [{"role": "user", "content": fill(text, shot.input, labels)}, {"role": "assistant", "content": shot.target}]
-        return turns + [{"role": "user", "content": fill(text, ex.input, labels)}]
+        return prompt_turns(self.settings["templates"][template], ex, shots, self.ctx.splits.labels)
 
     def _answer(self, template: str, examples: list[Example]) -> list[Prediction]:
         from baselines.answer import answer
