@@ -74,6 +74,12 @@ def worst_gap(vs: dict, metric) -> float:
     return scale * min(metric.signed(vs["delta_ci95"][0]), metric.signed(vs["delta_ci95"][1]))
 
 
+def best_gap(vs: dict, metric) -> float:
+    """The paired CI's end that is best for the trial, in the metric's points (negative = worse even there)."""
+    scale = 100 if metric.unit == "%" else 1
+    return scale * max(metric.signed(vs["delta_ci95"][0]), metric.signed(vs["delta_ci95"][1]))
+
+
 def equivalent(trial: TrialRecord, leader: TrialRecord, margin_points: float, metric) -> bool:
     """Shown to be at most `margin_points` worse than the leader (paired 95% CI, in the metric's direction)."""
     if trial is leader:
@@ -140,8 +146,12 @@ def _against_leader(pick: TrialRecord, f: Facts, precise: bool) -> list[Sentence
     out = []
     if open_:
         worst = max(-worst_gap(_vs_best(t, leader), metric) for t in open_)
-        out.append(Sentence(f"It leads, but {len(open_)} other trial(s) are not separable from it on this test set (up to {worst:.0f} "
-                            f"{f.unit_word} worse, or as good) and none of them is shown within {c.equivalence_points:g} points, so the "
+        closest = min(-best_gap(_vs_best(t, leader), metric) for t in open_)
+        span = (f"up to {worst:.0f} {f.unit_word} worse, or as good" if closest <= 0 else
+                f"{closest:.0f} to {worst:.0f} {f.unit_word} worse by the paired 95% CI, which is not adjusted for the "
+                "number of comparisons; the Holm-adjusted test does not separate them")
+        out.append(Sentence(f"It leads, but {len(open_)} other trial(s) are not separable from it on this test set ({span}) "
+                            f"and none of them is shown within {c.equivalence_points:g} points, so the "
                             "best measured trial is kept; a larger test set would settle it.",
                             {f"{t.name}.comparisons.vs_best.delta_ci95": _vs_best(t, leader)["delta_ci95"] for t in open_}))
     for t in same:

@@ -119,7 +119,16 @@ def test_a_leader_with_inseparable_rivals_says_so():
     rag = trial("rag", "rag", 0.66, vs_best=("lora", "insufficient evidence", -0.1, 0.02), vs_zero=("better", 0.26))
     rec = recommend([rag, {**LORA, "comparisons": {}}, ZS], spec(), STATS)
     assert rec.pick == "lora" and rec.tied_with == ["rag"]
-    assert any("not separable" in s.text and "up to 10 points worse" in s.text for s in rec.rationale)
+    assert any("not separable" in s.text and "up to 10 points worse, or as good" in s.text for s in rec.rationale)
+
+
+def test_an_inseparable_rival_whose_unadjusted_ci_excludes_zero_is_not_called_as_good():
+    """Holm's adjustment can leave a rival 'not separable' while its unadjusted CI lies wholly below the leader."""
+    rag = trial("rag", "rag", 0.60, vs_best=("lora", "insufficient evidence", -0.15, -0.03), vs_zero=("better", 0.2))
+    rec = recommend([rag, {**LORA, "comparisons": {}}, ZS], spec(), STATS)
+    text = next(s.text for s in rec.rationale if "not separable" in s.text)
+    assert "or as good" not in text
+    assert "3 to 15 points worse by the paired 95% CI" in text and "Holm-adjusted test does not separate them" in text
 
 
 # --- issue 14: one table-driven test per finding, each failing on the code before the fix -------------------------
