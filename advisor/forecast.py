@@ -11,12 +11,15 @@ Rates measured at one moment: a machine whose load changes during the run runs f
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from advisor.forecast_counts import Tokens, Work, answering, forgetting_positions, prompt_sets, prompts, trial_work
+from advisor.forecast_rates import LENGTH, Rates, method_key, method_rates, passes, step_s, training_rate
 from contracts.records import Forecast
 
 HOUR_S = 3600.0
@@ -25,24 +28,36 @@ HOUR_S = 3600.0
 @dataclass(frozen=True)
 class Throughput:
     forward: float
-    """Positions per second of a forward pass keeping the last logit (prompts, label search)."""
+    """Positions per second of the task's model, a forward pass keeping the last logit (prompts, label search)."""
     train: float
-    """Positions per second of a training step (forward and backward)."""
+    """Positions per second of a full training step of it (forward and backward): the rate of a method not measured."""
     source: str
     scoring: float | None = None
     """Positions per second of a forward pass keeping every logit (validation loss, lm-eval); None: `forward`."""
+    pass_s: float = 0.0
+    """Seconds of a forward pass of one token (advisor.forecast_rates.Rates.pass_s)."""
     decode_step_s: float | None = None
     """Seconds of one generation step of a batch of 8; None: 8 positions at `forward`."""
     load_s: float = 0.0
     """Seconds to load the model."""
+    methods: dict[str, Rates] = field(default_factory=dict)
+    """Rates of each fine-tuning method's own model (advisor.forecast_rates.method_key -> Rates)."""
 
-    def seconds(self, work: Work) -> tuple[float, float]:
-        """(seconds of the trial's work but forgetting, seconds of its forgetting benchmarks)."""
-        scoring = self.scoring or self.forward
+    def rates(self, method: str | None = None) -> Rates:
+        """A fine-tuning method's own measured rates, else the task's model's."""
+        base = Rates(self.forward, self.scoring or self.forward, self.pass_s, self.train, load_s=self.load_s)
+        return self.methods.get(method, base) if method else base
+
+    def seconds(self, work: Work, method: str | None = None) -> tuple[float, float]:
+        """(seconds of a trial's load and work but forgetting, seconds of its forgetting benchmarks); `method`: whose
+        rates (an adapted model's generation step is taken as slower as its forward pass is)."""
+        r = self.rates(method)
+        per_position = 1 / r.forward - r.pass_s / LENGTH  # the measured pass of LENGTH tokens less its fixed share
         step = self.decode_step_s if self.decode_step_s is not None else 8 / self.forward
-        own = ((work.answer + work.latency) / self.forward + work.decode_steps * step + work.train / self.train
-               + work.validation / scoring)
-        return own, work.forgetting / scoring
+        own = (r.load_s + (work.answer + work.latency) * per_position + work.passes * r.pass_s
+               + work.decode_steps * step * self.forward / r.forward + work.train / r.train + work.steps * r.optimizer_s
+               + work.validation / r.scoring)
+        return own, work.forgetting / r.scoring
 
 
 @dataclass
@@ -56,34 +71,21 @@ class TrialForecast:
     """advisor.estimate's training memory (weights, adapters, gradients, optimizer, activations; not the runtime)."""
 
 
-def measure(lm, seconds: float = 1.0, length: int = 128, generates: bool = False) -> Throughput:
+def measure(lm, seconds: float = 1.0, generates: bool = False,
+            methods: dict[str, Callable[[], Rates]] | None = None) -> Throughput:
     """Rates of the model here, each measured for about `seconds`: forward passes (one logit, every logit), a
-    generation step at batch 8 when the task generates, then training steps."""
+    generation step at batch 8 when the task generates, training steps; then each fine-tuning method's `methods`."""
     import torch
 
-    ids = torch.randint(0, lm.tokenizer.vocab_size, (1, length), device=lm.device)
-
-    def rate(step, per: int = length) -> float:
-        step()  # warm-up
-        done, began = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - began) < seconds or done == 0:
-            step()
-            done += per
-        return done / elapsed
-
-    with torch.inference_mode():
-        forward = rate(lambda: lm.model(input_ids=ids, logits_to_keep=1))
-        scoring = rate(lambda: torch.log_softmax(lm.model(input_ids=ids).logits.float(), dim=-1))
-        step_s = None
-        if generates:
-            batch = ids.repeat(8, 1)
-            cache = lm.model(input_ids=batch, use_cache=True, logits_to_keep=1).past_key_values
-            step_s = 1 / rate(lambda: lm.model(input_ids=batch[:, -1:], past_key_values=cache, use_cache=True, logits_to_keep=1), 1)
-    lm.model.train()
-    train = rate(lambda: lm.model(input_ids=ids, labels=ids).loss.backward())
-    lm.model.zero_grad(set_to_none=True)
+    ids = torch.randint(0, lm.tokenizer.vocab_size, (1, LENGTH), device=lm.device)
+    forward, scoring, one_token_s = passes(lm.model, ids, seconds)
+    decode_s = step_s(lm.model, ids, 8, seconds) if generates else None
+    train = training_rate(lm.model, ids, seconds)
     lm.model.eval()
-    return Throughput(forward, train, f"measured for {(4 if generates else 3) * seconds:.0f} s on {lm.device.type}", scoring, step_s)
+    measured = {key: build() for key, build in (methods or {}).items()}
+    on = f"the model and {', '.join(f'the {key} trainable model' for key in measured)}" if measured else "the model"
+    return Throughput(forward, train, f"measured on {lm.device.type}, about {seconds:g} s a rate, on {on}", scoring, one_token_s,
+                      decode_s, methods=measured)
 
 
 def forecast_lines(trials, splits, spec, throughput: Throughput | None = None, device: str = "cpu") -> list[str]:
@@ -125,7 +127,8 @@ def _local_rows(trials, splits, spec, model: str, throughput: Throughput | None,
     began = time.perf_counter()
     lm = LanguageModel.load(model, device=device)
     loaded = time.perf_counter() - began
-    throughput = throughput or replace(measure(lm, generates=spec.task.type != "classification"), load_s=loaded)
+    methods = {method_key(t): functools.partial(method_rates, t, spec, splits, device) for t in trials if method_key(t)}
+    throughput = throughput or replace(measure(lm, generates=spec.task.type != "classification", methods=methods), load_s=loaded)
     hardware = planned(device)
     forgetting, uncounted = forgetting_positions(Tokens.of(lm), spec) if spec.forgetting and spec.forgetting.benchmarks else (0, [])
     rows = [TrialForecast(t.name, trial_work(lm, t, splits, spec, hardware, forgetting)) for t in trials]
@@ -136,8 +139,8 @@ def _local_rows(trials, splits, spec, model: str, throughput: Throughput | None,
     base = TrialForecast("base model, forgetting benchmarks (once)", Work(forgetting=forgetting)) if any(r.work.forgetting for r in rows) else None
     config = Path(resolve(model)) / "config.json"
     for t, r in zip(trials, rows):
-        own, r.forgetting_s = throughput.seconds(r.work)
-        r.seconds = throughput.load_s + own + r.forgetting_s
+        own, r.forgetting_s = throughput.seconds(r.work, method_key(t))
+        r.seconds = own + r.forgetting_s
         r.memory_mb = _memory_mb(config, t, r.work.longest_train, hardware) if r.work.longest_train else None
         if uncounted and r.work.forgetting:
             r.work.warnings.append(f"forgetting benchmark(s) lm-eval fetches itself not counted: {', '.join(uncounted)}")
@@ -166,8 +169,11 @@ def _rows_lines(throughput: Throughput, rows: list[TrialForecast], base: TrialFo
     memory = ("; training memory: advisor estimate's terms at the longest train example, the runtime not counted"
               if any(r.memory_mb is not None for r in rows) else "")
     rates = [f"{throughput.forward:,.0f} positions/s forward", f"{throughput.scoring or throughput.forward:,.0f} with every logit",
-             f"{throughput.train:,.0f} training"] + ([f"{throughput.decode_step_s:.2f} s a generation step"] if throughput.decode_step_s else [])
+             f"{throughput.train:,.0f} training", f"{throughput.pass_s:.2f} s a one-token pass"]
+    rates += [f"{throughput.decode_step_s:.2f} s a generation step of 8"] if throughput.decode_step_s else []
     lines = [f"forecast ({throughput.source}: {', '.join(rates)}; model load {throughput.load_s:.0f} s per trial{memory}):"]
+    lines += [f"  rates of the {key} trainable model: {r.forward:,.0f} positions/s forward, {r.scoring:,.0f} with every logit, "
+              f"{r.pass_s:.2f} s a one-token pass, {r.train:,.0f} training, {r.optimizer_s:.2f} s an optimizer step, load and build {r.load_s:.0f} s" for key, r in throughput.methods.items()]
     for r in rows:
         w = r.work
         parts = [f"{w.answer:,} positions + {w.latency:,} latency"] + ([f"{w.decode_steps:,} generation steps"] if w.decode_steps else [])
@@ -199,7 +205,7 @@ def run_forecast(trials, splits, spec, device: str, throughput: Throughput | Non
         return [found], {}, None
     throughput, rows, base = found
     records = {t.id: Forecast(seconds=round(r.seconds, 1), forward_positions=r.work.answer + r.work.latency, train_positions=r.work.train,
-                              forgetting_s=round(r.forgetting_s, 1), load_s=round(throughput.load_s, 1),
+                              forgetting_s=round(r.forgetting_s, 1), load_s=round(throughput.rates(method_key(t)).load_s, 1),
                               forward_per_s=round(throughput.forward, 1), train_per_s=round(throughput.train, 1),
                               measured=f"{throughput.source} at the run's start") for t, r in zip(trials, rows)}
     return _rows_lines(throughput, rows, base), records, throughput

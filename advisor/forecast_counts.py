@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,10 +48,15 @@ class Work:
     """Positions answering runs with one logit kept: prompts, label tries, the first batch's warm-up."""
     latency: int = 0
     """The same for the batch-1 latency pass."""
+    passes: int = 0
+    """Forward passes answering runs (each costs a fixed time besides its positions): label-search rounds, prompt
+    passes, generation steps at batch 1."""
     decode_steps: int = 0
-    """Generation steps (one new token for each row of a batch)."""
+    """Generation steps of a batch (one new token for each of its rows)."""
     train: int = 0
     """Padded positions through forward and backward."""
+    steps: int = 0
+    """Optimizer steps."""
     validation: int = 0
     """Padded positions of the validation loss (every position's logits)."""
     forgetting: int = 0
@@ -116,23 +122,27 @@ def _call(ids_lengths: list[int], shared: int, per_item: int) -> int:
 
 def classification_work(tokens: Tokens, trial, splits, spec, work: Work, latency_items: int) -> None:
     """Label-search positions of every answering call, the warm-up batch and the latency queries."""
-    from baselines.label_search import _WIDTH, Trie, shared_prefix
+    from baselines.label_search import _WIDTH, Trie, groups, shared_prefix
 
     label_ids = [tokens.encode(lab) + ([tokens.eos] if tokens.eos is not None else []) for lab in splits.labels]
     nodes = len(Trie.build(label_ids).token) - 1
     per_item = min(nodes, _WIDTH * max(map(len, label_ids)))
+    rounds = 1 + math.ceil(per_item / _WIDTH)  # a group's prompt pass, then rounds of up to _WIDTH nodes per prompt
     s = answering(trial)
-    extra = retrieved_tokens(s)
+    extra, size = retrieved_tokens(s), answer_batch(s)
     sets = prompt_sets(s, splits, spec)
     for text, shots, dev, test in sets:
         for items in (dev, test):
             if items:
-                encoded = [tokens.encode(tokens.render(turns)) for turns in _turns(text, shots, items, splits.labels)]
-                lengths = [len(e) + extra for e in encoded]
-                work.answer += _call(lengths, shared_prefix(encoded) if not extra else 0, per_item)
+                encoded = [tokens.encode(tokens.render(turns)) + [0] * extra for turns in _turns(text, shots, items, splits.labels)]
+                shared = shared_prefix(encoded) if not extra else 0
+                order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+                work.answer += _call([len(e) for e in encoded], shared, per_item)
+                work.passes += 1 + rounds * len(groups(order, encoded, shared, size))  # the shared prefix's pass first
     one = prompts(tokens, sets[0][0], sets[0][1], splits.test[:1], splits.labels, extra)
-    work.answer += one[0] * min(answer_batch(s), len(splits.test))  # the model's warm-up batch
+    work.answer += one[0] * min(size, len(splits.test))  # the model's warm-up batch
     work.latency = round(latency_items * (_mean_test_prompt(tokens, sets, splits.labels, extra) + per_item))
+    work.passes += 1 + latency_items * (1 + rounds)
     if len(splits.labels) > 50:
         work.warnings.append(f"{len(splits.labels)} labels ({sum(map(len, label_ids)):,} label tokens, a trie of {nodes:,}): "
                              "a template that lists them makes every prompt long")
@@ -152,9 +162,12 @@ def generation_work(tokens: Tokens, trial, splits, spec, work: Work, latency_ite
             lengths = sorted(prompts(tokens, text, shots, items, splits.labels, extra), reverse=True)
             batches = [lengths[i : i + size] for i in range(0, len(lengths), size)]
             work.answer += sum(len(b) * b[0] for b in batches)
+            work.passes += len(batches)
             work.decode_steps += len(batches) * budget  # steps until every row ends: a small model often runs to the budget
+    first = sorted(prompts(tokens, sets[0][0], sets[0][1], splits.test, splits.labels, extra), reverse=True)[:size]
+    work.answer += len(first) * first[0] if first else 0  # the model's warm-up batch
     work.latency = round(latency_items * _mean_test_prompt(tokens, sets, splits.labels, extra))
-    work.decode_steps += latency_items * budget
+    work.passes += 1 + latency_items * (1 + budget)  # the warm-up batch; each latency query: its prompt, then one token a pass
 
 
 def training_work(lm, settings: dict, splits, spec, work: Work) -> None:
@@ -167,7 +180,9 @@ def training_work(lm, settings: dict, splits, spec, work: Work) -> None:
     train, val, _ = validation_split(splits.train, splits.validation, s["validation_fraction"], spec.seed)
     lengths, val_lengths = ([len(tokenize(lm, text, ex, splits.labels, s["max_seq_len"]).input_ids) for ex in exs] for exs in (train, val))
     for epoch in range(1, s["epochs"] + 1):
-        work.train += sum(len(b) * max(lengths[i] for i in b) for b in epoch_batches(len(lengths), s["batch_size"], spec.seed, epoch))
+        micro = epoch_batches(len(lengths), s["batch_size"], spec.seed, epoch)
+        work.train += sum(len(b) * max(lengths[i] for i in b) for b in micro)
+        work.steps += math.ceil(len(micro) / s["grad_accum"])
     batches = [val_lengths[i : i + s["batch_size"]] for i in range(0, len(val_lengths), s["batch_size"])]
     work.validation = s["epochs"] * sum(len(b) * max(b) for b in batches)
     work.longest_train = max(lengths, default=0)
