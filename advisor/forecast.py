@@ -204,11 +204,16 @@ def run_forecast(trials, splits, spec, device: str, throughput: Throughput | Non
     if isinstance(found, str):
         return [found], {}, None
     throughput, rows, base = found
-    records = {t.id: Forecast(seconds=round(r.seconds, 1), forward_positions=r.work.answer + r.work.latency, train_positions=r.work.train,
-                              forgetting_s=round(r.forgetting_s, 1), load_s=round(throughput.rates(method_key(t)).load_s, 1),
-                              forward_per_s=round(throughput.forward, 1), train_per_s=round(throughput.train, 1),
-                              measured=f"{throughput.source} at the run's start") for t, r in zip(trials, rows)}
+    records = {t.id: _record(throughput, method_key(t), r) for t, r in zip(trials, rows)}
     return _rows_lines(throughput, rows, base), records, throughput
+
+
+def _record(throughput: Throughput, method: str | None, r: TrialForecast) -> Forecast:
+    rates, own = throughput.rates(method), method in throughput.methods
+    return Forecast(seconds=round(r.seconds, 1), forward_positions=r.work.answer + r.work.latency, train_positions=r.work.train,
+                    forgetting_s=round(r.forgetting_s, 1), load_s=round(rates.load_s, 1), forward_per_s=round(rates.forward, 1),
+                    train_per_s=round(rates.train, 1), measured=f"{throughput.source} at the run's start"
+                    + (f" (these: the {method} trainable model's)" if own else ""))
 
 
 def endpoint_requests(trial, splits, spec, tokens: Tokens) -> tuple[int, int, int, int]:

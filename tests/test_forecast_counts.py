@@ -8,7 +8,8 @@ import pytest
 
 from advisor.execute import execute_trial
 from advisor.forecast import Throughput, forecast_lines
-from advisor.forecast_counts import Tokens, forgetting_positions, trial_work
+from advisor.forecast_counts import Tokens, Work, forgetting_positions, trial_work
+from advisor.forecast_rates import LENGTH, Rates, method_rates
 from advisor.prechecks import validation_pass
 from advisor.rundir import RunDir
 from baselines.device import planned, resolve_device
@@ -79,3 +80,24 @@ def test_forgetting_positions_are_the_positions_lm_eval_runs(classification_task
     names, include = _prepare(spec, tmp_path / "cache")
     lm_eval_scores(model, tokenizer, names, spec.forgetting.limit, include)
     assert forgetting_positions(Tokens.of(LanguageModel(model, tokenizer)), spec) == (sum(ran), [])
+
+
+def test_a_fine_tuning_trial_is_timed_at_its_own_models_rates():
+    work = Work(answer=1000, passes=10, train=600, steps=3, validation=100, forgetting=400)
+    lora = Rates(forward=100.0, scoring=50.0, pass_s=0.5, train=20.0, optimizer_s=2.0, load_s=7.0)
+    stated = Throughput(forward=1000.0, train=100.0, source="stated", load_s=1.0, methods={"lora-r16": lora})
+    own, forgetting = stated.seconds(work, "lora-r16")
+    per_position = 1 / 100 - 0.5 / LENGTH  # a pass of LENGTH tokens holds one fixed pass cost
+    assert own == pytest.approx(7.0 + 1000 * per_position + 10 * 0.5 + 600 / 20 + 3 * 2.0 + 100 / 50)
+    assert forgetting == pytest.approx(400 / 50)
+    assert stated.seconds(work, None)[0] == pytest.approx(1.0 + 1000 / 1000 + 600 / 100 + 100 / 1000)  # the task's model
+
+
+@pytest.mark.slow  # measures the tiny model's rates (about 1 s each)
+def test_each_fine_tuning_method_is_measured_on_its_own_trainable_model(classification_task, tiny_model_dir):
+    spec, splits, trials = _plan(classification_task, "prompting: {shots: [0], templates: [terse]}\n  lora: {epochs: 1}\n  full: {epochs: 1}")
+    lines = forecast_lines(trials, splits, spec, device="cpu")
+    assert "on the model and the lora-r16 trainable model, the full trainable model:" in lines[0]
+    lora, full = (method_rates(next(t for t in trials if t.family == f), spec, splits, "cpu", seconds=0.2) for f in ("lora", "full"))
+    assert all(r.forward > 0 and r.train > 0 and r.pass_s > 0 and r.load_s > 0 for r in (lora, full))
+    assert any(line.startswith("  rates of the lora-r16 trainable model: ") for line in lines)
