@@ -75,13 +75,15 @@ def method_rates(trial, spec, splits, device: str, seconds: float = 1.0) -> Rate
     import torch
 
     from advisor.execute import curve_point
+    from advisor.matrix import trial_model
     from baselines import Context, strategies
     from baselines.device import optimizer_name, probe
     from baselines.finetune.family import no_cpu_4bit_repacking
     from baselines.finetune.train import make_optimizer
 
     cls = strategies.get(trial.family)
-    settings, _ = curve_point(trial, spec, splits)
+    local = trial_model(spec, curve_point(trial, spec, splits)[0], Path(os.devnull))  # a `models:` plan: the trial's own model
+    spec, settings = local.spec, local.settings
     strategy = cls(settings, Context(spec, splits, Path(os.devnull), device=device))
     strategy.device = probe(device)
     strategy.settings = cls.for_device(settings, strategy.device.type)
