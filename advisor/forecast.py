@@ -233,7 +233,7 @@ def endpoint_requests(trial, splits, spec, tokens: Tokens) -> tuple[int, int, in
         expected = sum(min(n, cap) for n in answers) / max(len(answers), 1)
     s = answering(trial)
     lengths = [n for text, shots, dev, test in prompt_sets(s, splits, spec)
-               for n in prompts(tokens, text, shots, dev + test, splits.labels, retrieved_tokens(s))]
+               for n in prompts(tokens, text, shots, dev + test, splits.labels, retrieved_tokens(s, spec, tokens))]
     return len(lengths), sum(lengths), round(len(lengths) * expected), len(lengths) * cap
 
 

@@ -94,9 +94,22 @@ def answer_batch(s: dict) -> int:
     return s["batch_size"] if "shots" in s else CPU_ANSWER_BATCH
 
 
-def retrieved_tokens(s: dict) -> int:
-    """Context tokens a RAG prompt carries: its budget unless k chunks of a known size fill less."""
-    return min(s["k"] * (s.get("chunk_size") or s["context_tokens"]), s["context_tokens"]) if "context_tokens" in s else 0
+def retrieved_tokens(s: dict, spec, tokens: Tokens) -> int:
+    """Context tokens a RAG prompt carries: k chunks of the corpus chunked as the trial chunks it, at their mean
+    length in the model's tokens (each "[doc] text" and a blank line, as baselines.rag builds the context), at most
+    `context_tokens`; 0 for a prompt without retrieval."""
+    if "context_tokens" not in s:
+        return 0
+    from baselines.embedding import Embedder
+    from baselines.rag.chunking import ChunkParams, Tools, chunkers
+    from baselines.rag.corpus import load_corpus
+    from baselines.rag.family import corpus_path
+
+    embedder = Embedder(s["embedder"])  # its tokenizer sizes the chunks; a semantic chunker also embeds
+    corpus = load_corpus(corpus_path(spec), s["max_documents"], spec.seed)
+    chunks = chunkers.get(s["chunker"])(ChunkParams(**s["chunk_params"]), Tools(embedder.token_spans, embedder.embed)).split_all(corpus.documents)
+    mean = sum(len(tokens.encode(f"[{c.doc_id}] {c.text}\n\n")) for c in chunks) / max(len(chunks), 1)
+    return round(min(s["k"] * mean, s["context_tokens"]))
 
 
 def prompts(tokens: Tokens, text: str, shots: list, items: list, labels: list[str], extra: int = 0) -> list[int]:
@@ -129,7 +142,7 @@ def classification_work(tokens: Tokens, trial, splits, spec, work: Work, latency
     per_item = min(nodes, _WIDTH * max(map(len, label_ids)))
     rounds = 1 + math.ceil(per_item / _WIDTH)  # a group's prompt pass, then rounds of up to _WIDTH nodes per prompt
     s = answering(trial)
-    extra, size = retrieved_tokens(s), answer_batch(s)
+    extra, size = retrieved_tokens(s, spec, tokens), answer_batch(s)
     sets = prompt_sets(s, splits, spec)
     for text, shots, dev, test in sets:
         for items in (dev, test):
@@ -155,7 +168,7 @@ def generation_work(tokens: Tokens, trial, splits, spec, work: Work, latency_ite
 
     s = answering(trial)
     budget = generation_budget(s.get("max_new_tokens"), [e.target for e in splits.train], lambda t: len(tokens.encode(t))).max_new_tokens
-    size, extra = answer_batch(s), retrieved_tokens(s)
+    size, extra = answer_batch(s), retrieved_tokens(s, spec, tokens)
     sets = prompt_sets(s, splits, spec)
     for text, shots, dev, test in sets:
         for items in (dev, test):

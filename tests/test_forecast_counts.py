@@ -15,6 +15,7 @@ from advisor.rundir import RunDir
 from baselines.device import planned, resolve_device
 from baselines.engine import LanguageModel
 from baselines.models import load_model
+from tests.conftest import qa_task
 
 
 def _plan(task, strategies: str, data: str = "", extra: str = ""):
@@ -101,3 +102,13 @@ def test_each_fine_tuning_method_is_measured_on_its_own_trainable_model(classifi
     lora, full = (method_rates(next(t for t in trials if t.family == f), spec, splits, "cpu", seconds=0.2) for f in ("lora", "full"))
     assert all(r.forward > 0 and r.train > 0 and r.pass_s > 0 and r.load_s > 0 for r in (lora, full))
     assert any(line.startswith("  rates of the lora-r16 trainable model: ") for line in lines)
+
+
+def test_a_rag_prompt_carries_its_chunks_not_the_whole_context_budget(tmp_path, tiny_model_dir, fake_embedder):
+    task = qa_task(tmp_path, tiny_model_dir, "rag: {chunking: [sentence], index: [flat], k: 2, context_tokens: 2000, max_new_tokens: 2}")
+    spec, splits, (trial,) = validation_pass(task, planned(resolve_device("cpu")))[:3]
+    work = trial_work(LanguageModel(*load_model(str(tiny_model_dir), device="cpu")), trial, splits, spec, planned("cpu"), 0)
+    forecast = work.latency / (len(splits.test) + 1)  # the mean prompt a latency query runs
+    record = execute_trial(trial, spec, splits, RunDir(tmp_path / "run"), device="cpu")
+    actual = record.resources.prompt_tokens / record.n_test
+    assert actual < 500 and forecast == pytest.approx(actual, rel=0.3)  # 2 sentence chunks, far below the 2,000 budget
