@@ -71,6 +71,10 @@ def _range(pair: list, scale) -> str:
     return " to ".join(scale(v) if v is not None else "never" for v in pair)
 
 
+MAX_EXTRAPOLATION = 10
+"""How far past the largest measured train size an examples-to-bar figure is still quoted as a number."""
+
+
 def _data_levers(ok: list[TrialRecord], f: Facts) -> list[tuple[str, Sentence]]:
     curves, out = f.statistics.get("learning_curves") or {}, []
     for base, c in curves.items():
@@ -93,6 +97,14 @@ def _data_levers(ok: list[TrialRecord], f: Facts) -> list[tuple[str, Sentence]]:
                         Sentence(f"{head}: the curve has flattened at about {f.value(c['ceiling'])} (fitted ceiling, 95% range "
                                  f"{_range(c['ceiling_ci95'], f.value)}), short of the bar: more data of this kind will not reach it; {gain}.",
                                  evidence | {f"{path}.to_bar.n": None, f"{path}.ceiling_ci95": c["ceiling_ci95"]})))
+        elif to_bar["extrapolation"] > MAX_EXTRAPOLATION:
+            limit = MAX_EXTRAPOLATION * c["largest_n"]
+            out.append((f"more data: not within {MAX_EXTRAPOLATION}x the measured sizes ({base})",
+                        Sentence(f"{head}: the fit reaches the bar only beyond {MAX_EXTRAPOLATION}x the largest measured size "
+                                 f"({limit:,} train examples; {to_bar['unreachable_share']:.0%} of bootstrap fits never reach it), further "
+                                 f"than a curve measured up to {c['largest_n']} examples can say: more data of this kind is not a "
+                                 f"near lever; {gain}.",
+                                 evidence | {f"{path}.to_bar.extrapolation": to_bar["extrapolation"], f"{path}.largest_n": c["largest_n"]})))
         else:
             span = _range(to_bar["range95"], lambda v: f"{round(v):,}")
             out.append((f"more data (about {to_bar['n']:,} examples for {base})",

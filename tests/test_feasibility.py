@@ -186,3 +186,20 @@ def test_model_gap_lever_needs_several_models():
     assert not any(s.text.startswith("Another model:") for s in recommend([ZS, LORA], _spec(), STATS).what_would_change)
     alone = [_on("local", ZS), _on("local", LORA)]
     assert not any(s.text.startswith("Another model:") for s in recommend(alone, _spec(), STATS).what_would_change)
+
+
+def _fitted_curve(n_to_bar: int, largest: int = 72) -> dict:
+    return {"lora": {"points": [{"n": 12, "trial": "lora@n=12", "value": 0.31, "ci95": None}, {"n": largest, "trial": "lora", "value": 0.375, "ci95": None}],
+                     "fit": {"a": 1.0, "b": 0.1, "c": 0.0}, "form": "err(n) = a*n^-b + c", "ceiling": 1.0, "ceiling_ci95": [0.9, 1.0],
+                     "gain_per_doubling": 0.027, "gain_per_doubling_ci95": [0.0, 0.084], "largest_n": largest,
+                     "to_bar": {"bar": 0.9, "reached_at": None, "n": n_to_bar, "range95": [n_to_bar // 2, None], "unreachable_share": 0.39,
+                                "extrapolation": round(n_to_bar / largest, 1)}}}
+
+
+@pytest.mark.parametrize("n_to_bar, quoted", [(500, True), (594_469_988_569_246, False)])
+def test_an_examples_to_bar_figure_far_past_the_data_is_not_quoted_as_a_number(n_to_bar, quoted):
+    """Seen on support-tickets (12-72 examples): 'about 594,469,988,569,246 examples' is no figure to act on."""
+    rec = recommend([ZS, LORA], _spec(min_quality=0.9), {**STATS, "learning_curves": _fitted_curve(n_to_bar)})
+    lever = next(s.text for s in rec.what_would_change if s.text.startswith("lora's learning curve"))
+    assert (f"about {n_to_bar:,} train examples would reach the bar" in lever) is quoted
+    assert ("beyond 10x the largest measured size (720 train examples" in lever) is not quoted
