@@ -2,11 +2,12 @@
 
 The work is counted on the actual data the way the run builds it (advisor.forecast_counts: rendered prompts,
 template-selection items, the batch-1 latency pass, the trainer's padded batches and validation loss, the
-forgetting benchmarks' lm-eval requests). Seconds divide it by rates measured for a few seconds on the actual
-model unless the caller states them: positions/s of a forward pass keeping one logit (answering), of one keeping
-every logit (validation loss, lm-eval), of a full fine-tuning step (adapters' steps differ a little), the seconds
-of one generation step at batch 8, and the seconds this process took to load the model (each trial loads it).
-Rates measured at one moment: a machine whose load changes during the run runs faster or slower than forecast.
+forgetting benchmarks' lm-eval requests, retrieved chunks). Seconds divide it by rates measured for about a
+second each (advisor.forecast_rates) unless the caller states them: on the task's model and on each fine-tuning
+method's own trainable model, positions/s of a forward pass keeping one logit (answering) and every logit
+(validation loss, lm-eval), the fixed seconds of a forward pass, positions/s of training, seconds of an optimizer
+step, of a generation step of 8 and of loading the model (each trial loads it). Rates measured at one moment: on
+a machine whose load changes during the run, trials run faster or slower than forecast.
 """
 
 from __future__ import annotations
