@@ -156,10 +156,22 @@ def _against_leader(pick: TrialRecord, f: Facts, precise: bool) -> list[Sentence
                             {f"{t.name}.comparisons.vs_best.delta_ci95": _vs_best(t, leader)["delta_ci95"] for t in open_}))
     for t in same:
         words, evidence = preference_words(t, pick, f)
-        lacking = "; it is not simpler or cheaper" if not words else f"; it is {' and '.join(words)}, but the simplest family comes first"
+        lacking = "; it is not simpler or cheaper" if not words else f"; it is {' and '.join(words)}, but {_kept_by_tie_break(pick, t, f)}"
+        evidence |= {f"{r.name}.cost.per_1k_queries_usd": (r.cost or {}).get("per_1k_queries_usd") for r in (pick, t)}
         out.append(Sentence(f"{t.name}: equivalent within {c.equivalence_points:g} points (paired CI {_ci(f, _vs_best(t, leader)['delta_ci95'])})"
                             f"{lacking}.", {f"{t.name}.comparisons.vs_best.delta_ci95": _vs_best(t, leader)["delta_ci95"]} | evidence))
     return out
+
+
+def _kept_by_tie_break(pick: TrialRecord, other: TrialRecord, f: Facts) -> str:
+    """Why the pick comes before an equivalent `other`: the tie-break is family simplicity, then cost per query."""
+    if f.families[pick.strategy].simplicity_rank < f.families[other.strategy].simplicity_rank:
+        return f"{pick.name} is simpler ({pick.strategy} before {other.strategy}) and the simplest family comes first"
+    a, b = ((t.cost or {}).get("per_1k_queries_usd") for t in (pick, other))
+    if a is not None and b is not None:
+        return (f"{pick.name}, of the same simplicity, costs no more per query (${a:.4f} vs ${b:.4f} per 1,000 queries), "
+                "the tie-break after simplicity")
+    return f"the tie-break (family simplicity, then cost per query) keeps {pick.name}"
 
 
 def _precision_sentence(pick: TrialRecord, f: Facts, head: str, evidence: dict) -> Sentence:

@@ -357,3 +357,16 @@ def test_f9_token_precision_and_recall_are_metrics():
     assert metrics.get("token_precision").per_item("cat sat down here", "cat sat") == 0.5
     assert metrics.get("token_recall").per_item("cat", "cat sat") == 0.5
     assert {"token_precision", "token_recall"} <= set(metrics.for_task("qa"))
+
+
+def test_an_equivalent_trial_of_the_same_family_is_told_why_the_pick_stays():
+    """Seen on company-handbook: rag/sentence/hnsw, cheaper to set up and equivalent, was told 'the simplest family comes
+    first' while both trials are rag; the pick stays because it costs less per query, and the sentence must say so."""
+    flat = trial("rag-flat", "rag", 0.70, vs_zero=("better", 0.3), one_time=0.0008, per_1k=0.0678)
+    hnsw = trial("rag-hnsw", "rag", 0.70, vs_best=("rag-flat", "insufficient evidence", -0.005, 0.005), vs_zero=("better", 0.3),
+                 one_time=0.0006, per_1k=0.0750)
+    rec = recommend([flat, hnsw, ZS], spec(), STATS)
+    assert rec.pick == "rag-flat"
+    text = next(s.text for s in rec.rationale if s.text.startswith("rag-hnsw: equivalent"))
+    assert "simplest family comes first" not in text
+    assert "rag-flat, of the same simplicity, costs no more per query ($0.0678 vs $0.0750 per 1,000 queries)" in text
