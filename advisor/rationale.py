@@ -205,12 +205,14 @@ def _knowledge_trade(pick: TrialRecord, f: Facts) -> list[Sentence]:
     """R5: the yearly retraining cost of a weight-changing pick against the best retrieval trial's gap."""
     c = f.constraints
     retrains = RETRAINS_PER_YEAR.get(c.knowledge_changes or "never", 0)
-    if retrains < 52 or not f.families[pick.strategy].changes_weights or not pick.cost:
+    if retrains <= 1 or not f.families[pick.strategy].changes_weights or not pick.cost:
         return []
     yearly = retrains * pick.cost["one_time_usd"]
     head = (f"Knowledge changes {c.knowledge_changes}: {pick.name} must be retrained {retrains}x a year "
             f"(${yearly:.4f} a year at this run's one-time cost)")
     evidence = {f"{pick.name}.cost.one_time_usd": pick.cost["one_time_usd"]}
+    if retrains < 52:  # the trade against retrieval (R5) applies to weekly or faster changes; the cost is still the pick's
+        return [Sentence(f"{head}.", evidence)]
     alt = next((t for t in f.ranking if f.families[t.strategy].retrieves and not f.families[t.strategy].changes_weights), None)
     if alt is None:
         return [Sentence(f"{head}; no eligible retrieval trial was measured to set against it.", evidence)]

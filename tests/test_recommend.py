@@ -370,3 +370,12 @@ def test_an_equivalent_trial_of_the_same_family_is_told_why_the_pick_stays():
     text = next(s.text for s in rec.rationale if s.text.startswith("rag-hnsw: equivalent"))
     assert "simplest family comes first" not in text
     assert "rag-flat, of the same simplicity, costs no more per query ($0.0678 vs $0.0750 per 1,000 queries)" in text
+
+
+def test_a_weight_changing_pick_states_its_own_retraining_when_knowledge_changes_monthly():
+    """Seen on support-tickets: the other fine-tuned trials were told '12x a year', the pick (full) was not."""
+    rec = recommend([ZS, LORA], spec(knowledge_changes="monthly"), STATS)
+    assert rec.pick == "lora"
+    assert any(s.text == "Knowledge changes monthly: lora must be retrained 12x a year ($6.0000 a year at this run's one-time cost)."
+               for s in rec.rationale)
+    assert not any("must be retrained" in s.text for s in recommend([ZS, LORA], spec(), STATS).rationale)
