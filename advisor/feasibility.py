@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from advisor.rationale import Facts, Sentence, retrieval_recall
-from contracts.records import TrialRecord
+from contracts.records import MAX_EXTRAPOLATION, TrialRecord
 
 Verdict = Literal["surely", "maybe", "no"]
 RECALL_WORKS = 0.7
@@ -69,10 +69,6 @@ def levers(pick: TrialRecord, ok: list[TrialRecord], f: Facts) -> list[tuple[str
 def _range(pair: list, scale) -> str:
     """A bootstrap range; None (the bar never reached in those fits) reads "never"."""
     return " to ".join(scale(v) if v is not None else "never" for v in pair)
-
-
-MAX_EXTRAPOLATION = 10
-"""How far past the largest measured train size an examples-to-bar figure is still quoted as a number."""
 
 
 def _data_levers(ok: list[TrialRecord], f: Facts) -> list[tuple[str, Sentence]]:

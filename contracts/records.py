@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 
+MAX_EXTRAPOLATION = 10
+"""How far past the largest measured train size a learning curve's examples-to-bar figure is still quoted
+as a number or drawn (the decision and the chart both read it)."""
+
 
 @dataclass(frozen=True)
 class Example:

@@ -203,3 +203,19 @@ def test_an_examples_to_bar_figure_far_past_the_data_is_not_quoted_as_a_number(n
     lever = next(s.text for s in rec.what_would_change if s.text.startswith("lora's learning curve"))
     assert (f"about {n_to_bar:,} train examples would reach the bar" in lever) is quoted
     assert ("beyond 10x the largest measured size (720 train examples" in lever) is not quoted
+
+
+def test_the_chart_stops_at_ten_times_the_data_and_keeps_its_labels_apart():
+    """Seen on support-tickets: the x axis ran to a million examples with no tick there, and '3-shot' was printed over 'bar 90%'."""
+    import re
+
+    from reports.learning_curves import learning_curve_svg
+
+    curves = _fitted_curve(594_469_988_569_246)
+    curves["3-shot"] = {**curves["lora"], "to_bar": {**curves["lora"]["to_bar"], "n": 1_199_106_343, "extrapolation": 16654254.8}}
+    svg = learning_curve_svg({"statistics": {"learning_curves": curves}, "task": {"metric": "accuracy", "spec": {"constraints": {"min_quality": 0.9}}},
+                              "metrics": {"accuracy": {"higher_is_better": True}}})
+    ticks = [int(t.replace(",", "")) for t in re.findall(r'class="tick">([\d,]+)</text>', svg)]
+    assert max(ticks) == 720  # 10x the largest measured size, labelled
+    ys = [float(v) for v in re.findall(r'y="([\d.]+)" class="label"', svg)]  # the bar's label and the two legend entries
+    assert len(ys) == 3 and all(abs(a - b) >= 14 for i, a in enumerate(ys) for b in ys[i + 1:])
