@@ -46,11 +46,9 @@ def test_cached_embeddings_keep_the_time_they_cost(tmp_path, monkeypatch):
     embedder._model = _SlowModel()
     texts = [f"chunk {i}" for i in range(8)]
     first, charged = embedder.embed_timed(texts)
-    began = time.perf_counter()
     again, charged_again = embedder.embed_timed(texts)
-    wall = time.perf_counter() - began
-    assert _SlowModel.calls == 1 and np.array_equal(first, again)
-    assert charged >= 0.02 and charged_again == pytest.approx(charged) and wall < charged  # read, but charged in full
+    assert _SlowModel.calls == 1 and np.array_equal(first, again)  # read from the cache, not computed again
+    assert charged >= 0.02 and charged_again == pytest.approx(charged)  # but charged in full
     embedder.embed_timed(["a served query"], cache=False)
     embedder.embed_timed(["a served query"], cache=False)
     assert _SlowModel.calls == 3  # a served query is never read from the cache
