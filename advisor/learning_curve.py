@@ -135,23 +135,11 @@ def learning_curves(records: list[dict], spec, run_root: Path, n_train: int) -> 
 
 
 def forecast(trials, splits, spec) -> list[str]:
-    """--dry-run lines: how many curve points the plan adds and about how many tokens they train on."""
-    from advisor.data import nested_order
-    from baselines.finetune.data import template_text
-    from baselines.templates import fill
-
+    """--dry-run line: how many curve points the plan adds; their time and training positions are the forecast's
+    own lines for the trials named `@n=` (counted once, there)."""
     points = [t for t in trials if TRAIN_SIZE in t.settings]
     if not points:
         return []
-    order = nested_order(splits.train, spec.seed, spec.task.type == "classification")
-
-    def chars(n: int, template: str) -> int:  # the prompt as the training loop fills it, and the answer
-        text = template_text(spec.task.type, template)
-        return sum(len(fill(text, e.input, splits.labels)) + len(e.target) for e in order[:n])
-
-    tokens = sum(chars(t.settings[TRAIN_SIZE], t.settings["template"]) / 4 * t.settings["epochs"] * (1 - t.settings["validation_fraction"])
-                 for t in points if "epochs" in t.settings)
     sizes = ", ".join(map(str, sorted({t.settings[TRAIN_SIZE] for t in points})))
     return [f"learning curve: {len(points)} extra trial(s) on nested subsets of {sizes} of the {len(splits.train)} train examples; "
-            f"their training: about {tokens:,.0f} tokens (filled prompts and answers at ~4 characters per token, times epochs, "
-            "less the validation share; the chat template adds a few tokens per example)"]
+            "their cost: the forecast's lines for the trials named '@n='"]

@@ -72,7 +72,8 @@ def test_plan_adds_curve_points_for_trials_that_learn_from_train(tmp_path):
     from advisor.learning_curve import forecast
 
     (line,) = forecast(list(trials.values()), splits, spec)
-    assert line.startswith("learning curve: 4 extra trial(s) on nested subsets of 10, 20 of the 40 train examples; their training: about ")
+    assert line == ("learning curve: 4 extra trial(s) on nested subsets of 10, 20 of the 40 train examples; "
+                    "their cost: the forecast's lines for the trials named '@n='")
 
 
 @pytest.mark.parametrize(("ci", "bar", "higher", "expected"), [
