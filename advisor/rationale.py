@@ -68,16 +68,11 @@ def tied(trial: TrialRecord, leader: TrialRecord) -> bool:
     return bool(vs) and (vs["verdict"] == "insufficient evidence" or vs["delta_ci95"][0] <= 0 <= vs["delta_ci95"][1])
 
 
-def worst_gap(vs: dict, metric) -> float:
-    """The paired CI's end that is worst for the trial, in the metric's points (negative = worse)."""
+def gap_ends(vs: dict, metric) -> tuple[float, float]:
+    """The paired CI's ends in the metric's points, (worst for the trial, best for it); negative = worse."""
     scale = 100 if metric.unit == "%" else 1
-    return scale * min(metric.signed(vs["delta_ci95"][0]), metric.signed(vs["delta_ci95"][1]))
-
-
-def best_gap(vs: dict, metric) -> float:
-    """The paired CI's end that is best for the trial, in the metric's points (negative = worse even there)."""
-    scale = 100 if metric.unit == "%" else 1
-    return scale * max(metric.signed(vs["delta_ci95"][0]), metric.signed(vs["delta_ci95"][1]))
+    lo, hi = sorted(scale * metric.signed(end) for end in vs["delta_ci95"])
+    return lo, hi
 
 
 def equivalent(trial: TrialRecord, leader: TrialRecord, margin_points: float, metric) -> bool:
@@ -85,7 +80,7 @@ def equivalent(trial: TrialRecord, leader: TrialRecord, margin_points: float, me
     if trial is leader:
         return True
     vs = _vs_best(trial, leader)
-    return bool(vs) and worst_gap(vs, metric) >= -margin_points
+    return bool(vs) and gap_ends(vs, metric)[0] >= -margin_points
 
 
 def _p(p: float) -> str:
@@ -145,8 +140,8 @@ def _against_leader(pick: TrialRecord, f: Facts, precise: bool) -> list[Sentence
     open_ = [t for t in others if t not in same]
     out = []
     if open_:
-        worst = max(-worst_gap(_vs_best(t, leader), metric) for t in open_)
-        closest = min(-best_gap(_vs_best(t, leader), metric) for t in open_)
+        ends = [gap_ends(_vs_best(t, leader), metric) for t in open_]
+        worst, closest = max(-lo for lo, _ in ends), min(-hi for _, hi in ends)
         span = (f"up to {worst:.0f} {f.unit_word} worse, or as good" if closest <= 0 else
                 f"{closest:.0f} to {worst:.0f} {f.unit_word} worse by the paired 95% CI, which is not adjusted for the "
                 "number of comparisons; the Holm-adjusted test does not separate them")
