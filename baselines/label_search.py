@@ -23,9 +23,14 @@ import heapq
 from dataclasses import dataclass, field
 
 _WIDTH = 4
-"""Open nodes expanded per prompt per forward pass: more tokens per pass, fewer passes."""
-_PACK_TOKENS = 2048
-"""Most tokens packed into one forward pass; its attention scores grow with tokens x context."""
+"""Fewest open nodes expanded per prompt per forward pass."""
+_FILL = 64
+"""Open nodes per forward pass to aim for, shared among the prompts still searching: a pass costs ~50 positions'
+worth whatever its size (the weights are read once per pass), so a prompt left searching alone (a flat
+distribution: many labels within reach of the best) takes more of its nodes per pass, in fewer passes."""
+_PACK_TOKENS = 512
+"""Most tokens packed into one forward pass: the packed prompts' attention scores grow with tokens x context,
+most of them masked, so long prompts go a few per pass."""
 _LOGIT_BUDGET = 64 * 2**20
 """Most logits (floats) held at once: bounds memory when every label is scored."""
 
@@ -218,9 +223,11 @@ class LabelSearch:
         per_pass = max(1, min(_PACK_TOKENS, _LOGIT_BUDGET // logp.shape[-1]))
         while True:
             pack, owners = _Pack(past, shared), []
+            searching = sum(1 for it in items if it.open)
+            width = None if self.width is None else max(self.width, -(-_FILL // max(searching, 1)))
             for it in items:
                 room = per_pass - len(pack)
-                for node in it.take(room if self.width is None else min(self.width, room), self.width is not None):
+                for node in it.take(room if width is None else min(width, room), width is not None):
                     run = self._run(node)
                     ancestors, up = [], trie.parent[node]
                     while up > 0:

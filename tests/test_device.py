@@ -157,11 +157,12 @@ def test_one_untimed_warm_up_pass_per_model_and_no_logits_for_every_prompt_posit
 
     lm = LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
     calls, head_rows = [], []
-    lm.model.register_forward_hook(lambda m, a, k, out: calls.append(1), with_kwargs=True)
+    lm.model.register_forward_hook(lambda m, a, k, out: calls.append(k["input_ids"].shape), with_kwargs=True)
     lm.model.lm_head.register_forward_hook(lambda m, a, out: head_rows.append(a[0].shape[0] * a[0].shape[1]))
     prompts = [" ".join(["billing shipping refund login password printer"] * 12) + f" {i}" for i in range(6)]
     lm.choose(prompts, ["billing", "shipping"], batch_size=3)
-    first = len(calls)
+    first, warm_up = len(calls), calls[0]
+    assert warm_up == (3, 16)  # the first batch's first tokens: its whole prompts would cost as much as scoring them
     calls.clear()
     lm.choose(prompts, ["billing", "shipping"], batch_size=3)
     assert first == len(calls) + 1

@@ -83,6 +83,8 @@ def test_the_search_prunes_and_stays_exact_in_small_passes(peaked, monkeypatch):
     labels = [f"{a} {b}" for a in ["billing", "shipping", "refund", "login"] for b in ["now", "later", "fox", "dog"]]
     prompts = [peaked.render(m) for m in CHAT]
     expected = [naive_choice(peaked, p, labels)[0] for p in prompts]
+    assert [s.best for s in peaked.choose(prompts, labels, batch_size=4)] == expected
+    monkeypatch.setattr(search, "_FILL", 1)  # a few nodes per pass: room to prune
     scored = peaked.choose(prompts, labels, batch_size=4)
     assert [s.best for s in scored] == expected
     assert sum(x is None for s in scored for x in s.logprobs) >= len(prompts) * len(labels) / 4  # ruled out unfinished
