@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from evaluators.meters import LATENCY_QUERIES
 
+LONG_LABEL_LIST = 100
+"""Label-list tokens from which a template that repeats the list per item gets a warning."""
 FORGETTING_BATCH = 8
 """evaluators.forgetting scores the benchmarks in batches of 8."""
 
@@ -135,14 +137,16 @@ def _call(ids_lengths: list[int], shared: int, per_item: int) -> int:
 
 def classification_work(tokens: Tokens, trial, splits, spec, work: Work, latency_items: int) -> None:
     """Label-search positions of every answering call, the warm-up batch and the latency queries."""
-    from baselines.label_search import _WIDTH, Trie, groups, shared_prefix
+    from baselines.engine import _WARM_TOKENS
+    from baselines.label_search import _FILL, _WIDTH, Trie, groups, shared_prefix
 
     label_ids = [tokens.encode(lab) + ([tokens.eos] if tokens.eos is not None else []) for lab in splits.labels]
     nodes = len(Trie.build(label_ids).token) - 1
     per_item = min(nodes, _WIDTH * max(map(len, label_ids)))
-    rounds = 1 + math.ceil(per_item / _WIDTH)  # a group's prompt pass, then rounds of up to _WIDTH nodes per prompt
     s = answering(trial)
     extra, size = retrieved_tokens(s, spec, tokens), answer_batch(s)
+    width = max(_WIDTH, math.ceil(_FILL / size))  # nodes per prompt per round while the whole group searches
+    rounds = 1 + math.ceil(per_item / width)  # a group's prompt pass, then rounds of `width` nodes per prompt
     sets = prompt_sets(s, splits, spec)
     for text, shots, dev, test in sets:
         for items in (dev, test):
@@ -153,18 +157,24 @@ def classification_work(tokens: Tokens, trial, splits, spec, work: Work, latency
                 work.answer += _call([len(e) for e in encoded], shared, per_item)
                 work.passes += 1 + rounds * len(groups(order, encoded, shared, size))  # the shared prefix's pass first
     one = prompts(tokens, sets[0][0], sets[0][1], splits.test[:1], splits.labels, extra)
-    work.answer += one[0] * min(size, len(splits.test))  # the model's warm-up batch
+    work.answer += min(one[0], _WARM_TOKENS) * min(size, len(splits.test))  # the model's warm-up batch
     work.latency = round(latency_items * (_mean_test_prompt(tokens, sets, splits.labels, extra) + per_item))
     work.passes += 1 + latency_items * (1 + rounds)
-    if len(splits.labels) > 50:
-        work.warnings.append(f"{len(splits.labels)} labels ({sum(map(len, label_ids)):,} label tokens, a trie of {nodes:,}): "
-                             "a template that lists them makes every prompt long")
+    names = {text: name for name, text in (s.get("templates") or {}).items()}
+    late = [names.get(text, "rag") for text, *_ in sets if "{labels}" in text and text.index("{labels}") > text.index("{input}")]
+    listed = len(tokens.encode(", ".join(splits.labels)))
+    if late and listed >= LONG_LABEL_LIST:
+        work.warnings.append(f"template(s) {', '.join(late)} list the {len(splits.labels)} labels ({listed:,} tokens) after "
+                             "the input, so the list runs again for every item; a template with {labels} before {input} "
+                             "runs it once per call")
 
 
 def generation_work(tokens: Tokens, trial, splits, spec, work: Work, latency_items: int) -> None:
     """Prompt positions (left-padded batches, longest first) and generation steps (up to the budget, as baselines.budget
     sets it from the train answers when task.yaml does not)."""
     from baselines.budget import generation_budget
+
+    from baselines.engine import _WARM_TOKENS
 
     s = answering(trial)
     budget = generation_budget(s.get("max_new_tokens"), [e.target for e in splits.train], lambda t: len(tokens.encode(t))).max_new_tokens
@@ -178,7 +188,7 @@ def generation_work(tokens: Tokens, trial, splits, spec, work: Work, latency_ite
             work.passes += len(batches)
             work.decode_steps += len(batches) * budget  # steps until every row ends: a small model often runs to the budget
     first = sorted(prompts(tokens, sets[0][0], sets[0][1], splits.test, splits.labels, extra), reverse=True)[:size]
-    work.answer += len(first) * first[0] if first else 0  # the model's warm-up batch
+    work.answer += len(first) * min(first[0], _WARM_TOKENS) if first else 0  # the model's warm-up batch
     work.latency = round(latency_items * _mean_test_prompt(tokens, sets, splits.labels, extra))
     work.passes += 1 + latency_items * (1 + budget)  # the warm-up batch; each latency query: its prompt, then one token a pass
 
