@@ -39,6 +39,8 @@ def test_a_run_logged_to_a_file_prints_phases_a_heartbeat_and_keeps_its_forecast
     phases = [p.split(" (")[0] for p in phases]  # selection items, then test items: each template's turn is a phase
     assert phases[:2] == ["[2/2] 1-shot: template terse", "[2/2] 1-shot: template question"] and len(phases) > 2
     assert all(a != b for a, b in zip(phases, phases[1:]))  # one line per phase, not per progress call
+    counts = [tuple(map(int, m)) for m in re.findall(r"template \w+ \((\d+)/(\d+)\)", log.getvalue())]
+    assert counts and all(done <= total for done, total in counts)  # the latency pass after the last template is not counted
     assert re.search(r"^\[2/2\] 1-shot: ok \(\d+ s\)$", log.getvalue(), re.M)
     beats = [line for line in lines if line.startswith("progress: ")]
     assert beats and all(re.search(r"^progress: [0-2]/2 trials done.*; ETA (~|unknown)", b) for b in beats)

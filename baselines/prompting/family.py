@@ -123,7 +123,8 @@ class Prompting(Strategy):
     def messages(self, template: str, ex: Example, shots: list[Example]) -> list[dict[str, str]]:
         return prompt_turns(self.settings["templates"][template], ex, shots, self.ctx.splits.labels)
 
-    def _answer(self, template: str, examples: list[Example]) -> list[Prediction]:
+    def _answer(self, template: str, examples: list[Example], counted: bool = True) -> list[Prediction]:
+        """Predictions of `template` on `examples`; `counted` ones advance the trial's progress (done of total)."""
         from baselines.answer import answer
 
         similar = self._similar_shots(examples) if self.fixed_shots is None else None
@@ -135,7 +136,8 @@ class Prompting(Strategy):
             self.ctx.progress(self._done, total, f"template {template}")
 
         return answer(self.ctx.lm, examples, prompts, task_type=self.ctx.spec.task.type, labels=self.ctx.splits.labels,
-                      max_new_tokens=self.ctx.max_new_tokens(self.settings["max_new_tokens"], self.ctx.lm), batch_size=self.settings["batch_size"], progress=tick)
+                      max_new_tokens=self.ctx.max_new_tokens(self.settings["max_new_tokens"], self.ctx.lm), batch_size=self.settings["batch_size"],
+                      progress=tick if counted else None)
 
     def predict(self, examples: list[Example]) -> list[Prediction]:
         from evaluators import metrics
@@ -152,7 +154,7 @@ class Prompting(Strategy):
 
     def answer_one(self, example: Example) -> Prediction:
         """With the chosen template only: a served query runs one prompt, not every template."""
-        return self._answer(self.chosen, [example])[0]
+        return self._answer(self.chosen, [example], counted=False)[0]  # the latency pass: not part of done/total
 
     def details(self) -> dict[str, Any]:
         tests = [v["test"] for v in self.template_scores.values() if "test" in v]
