@@ -113,19 +113,3 @@ def test_a_rag_prompt_carries_its_chunks_not_the_whole_context_budget(tmp_path, 
     actual = record.resources.prompt_tokens / record.n_test
     assert actual < 500 and forecast == pytest.approx(actual, rel=0.3)  # 2 sentence chunks, far below the 2,000 budget
 
-
-def test_a_template_that_lists_many_labels_after_the_input_is_named_in_a_warning(classification_task, tiny_model_dir):
-    import json
-
-    from tests.conftest import LABELED
-
-    many = sorted({lab for _, lab in LABELED}) + [f"extra category number {i}" for i in range(40)]
-    path = classification_task("prompting: {shots: [0], select_on: 2}")
-    path.write_text(path.read_text().replace("task: {type: classification}", f"task: {{type: classification, labels: {json.dumps(many)}}}"))
-    spec, splits, trials = validation_pass(path, planned(resolve_device("cpu")))[:3]
-    lm = LanguageModel(*load_model(str(tiny_model_dir), device="cpu"))
-    (warning,) = trial_work(lm, trials[0], splits, spec, planned("cpu"), 0).warnings
-    assert warning.startswith(f"template(s) question list the {len(many)} labels (") and "runs again for every item" in warning
-    few = classification_task("prompting: {shots: [0], select_on: 2}")  # a short list: no warning
-    spec, splits, trials = validation_pass(few, planned(resolve_device("cpu")))[:3]
-    assert trial_work(lm, trials[0], splits, spec, planned("cpu"), 0).warnings == []
