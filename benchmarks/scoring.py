@@ -1,6 +1,7 @@
 """Label scoring side by side on the embedded model: same prompts, same labels, one run.
 
     python benchmarks/scoring.py --task clinc150 --n 16 --slow-n 1
+    python benchmarks/scoring.py --task clinc150 --n 16 --slow-n 0 --template terse   # labels not in the prompt
     python benchmarks/scoring.py --task tickets --n 48
 
 Four ways to pick a label for each prompt:
@@ -13,7 +14,7 @@ Four ways to pick a label for each prompt:
              tree attention, branch and bound
 naive and lm-eval run on the first --slow-n prompts only (with 150 labels they take minutes per prompt).
 tasks: clinc150 (150 intents, ../shared/data/clinc150), tickets (examples/support-tickets, 6 labels).
-Prints a table and writes benchmarks/results/scoring-<task>.json: items/s, peak RSS, whether every
+Prints a table and writes benchmarks/results/scoring-<task>-<template>.json: items/s, peak RSS, whether every
 method picked the same labels as the search on the prompts both ran, and the speed-up of the search.
 """
 
@@ -147,7 +148,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['method']:24} {r['items']:>5} {r['items_per_s']:>9} {r['seconds']:>8} {r['peak_rss_mb']:>11} "
               f"{'yes' if r['same_choices_as_search'] else 'NO':>5} {r['search_speedup']:>9}")
-    out = ROOT / f"benchmarks/results/scoring-{args.task}.json"
+    out = ROOT / f"benchmarks/results/scoring-{args.task}-{args.template}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"task": args.task, "labels": len(labels), "template": args.template, "rows": rows,
                                "picks": picks, "torch_threads": torch.get_num_threads(),
