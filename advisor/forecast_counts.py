@@ -173,7 +173,6 @@ def generation_work(tokens: Tokens, trial, splits, spec, work: Work, latency_ite
     """Prompt positions (left-padded batches, longest first) and generation steps (up to the budget, as baselines.budget
     sets it from the train answers when task.yaml does not)."""
     from baselines.budget import generation_budget
-
     from baselines.engine import _WARM_TOKENS
 
     s = answering(trial)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 
 _WARM_TOKENS = 16
+"""Tokens per prompt of the untimed warm-up pass (LanguageModel._warm_up); advisor.forecast_counts counts them."""
 
 
 @dataclass(frozen=True)
